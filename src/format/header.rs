@@ -1,0 +1,216 @@
+//! The 64-byte file header at offset 0 of every log file.
+//!
+//! ```text
+//! offset size field
+//!      0    8 magic "WALSTORE"
+//!      8    4 format version, u32 LE (1)
+//!     12    4 flags, u32 LE (0; a set bit means a feature this version lacks)
+//!     16    8 log identity, u64 LE, random per log file
+//!     24    8 generation, u64 LE (the number in the file name)
+//!     32    8 base sequence, u64 LE (every record's sequence is above it)
+//!     40   20 reserved, zero
+//!     60    4 CRC32 of bytes 0..60, u32 LE
+//! ```
+
+use super::crc::crc;
+
+pub const MAGIC: [u8; 8] = *b"WALSTORE";
+pub const FORMAT_VERSION: u32 = 1;
+pub const FILE_HEADER_LEN: usize = 64;
+const CRC_AT: usize = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHeader {
+    pub log_id: u64,
+    pub generation: u64,
+    pub base_seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Fewer than 64 bytes. `prefix_agrees` is true when every byte present
+    /// matches the magic and version, which is what a crash during creation
+    /// leaves behind.
+    TooShort {
+        len: usize,
+        prefix_agrees: bool,
+    },
+    BadMagic {
+        found: [u8; 8],
+    },
+    UnknownVersion {
+        found: u32,
+    },
+    UnknownFlags {
+        found: u32,
+    },
+    BadCrc {
+        expected: u32,
+        actual: u32,
+    },
+}
+
+impl FileHeader {
+    pub fn encode(&self) -> [u8; FILE_HEADER_LEN] {
+        let mut b = [0u8; FILE_HEADER_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[16..24].copy_from_slice(&self.log_id.to_le_bytes());
+        b[24..32].copy_from_slice(&self.generation.to_le_bytes());
+        b[32..40].copy_from_slice(&self.base_seq.to_le_bytes());
+        let c = crc(&b[..CRC_AT]);
+        b[CRC_AT..].copy_from_slice(&c.to_le_bytes());
+        b
+    }
+
+    /// Checks in the order that gives the most useful verdict: a foreign file
+    /// is `BadMagic` before anything else, a newer format is `UnknownVersion`
+    /// before its CRC (whose coverage a newer version may have changed) is
+    /// judged.
+    pub fn decode(bytes: &[u8]) -> Result<FileHeader, HeaderError> {
+        if bytes.len() < FILE_HEADER_LEN {
+            let mut expected = [0u8; 12];
+            expected[..8].copy_from_slice(&MAGIC);
+            expected[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+            let n = bytes.len().min(expected.len());
+            return Err(HeaderError::TooShort {
+                len: bytes.len(),
+                prefix_agrees: bytes[..n] == expected[..n],
+            });
+        }
+        let found: [u8; 8] = bytes[0..8].try_into().unwrap();
+        if found != MAGIC {
+            return Err(HeaderError::BadMagic { found });
+        }
+        let version = le_u32(&bytes[8..12]);
+        if version != FORMAT_VERSION {
+            return Err(HeaderError::UnknownVersion { found: version });
+        }
+        let expected = le_u32(&bytes[CRC_AT..FILE_HEADER_LEN]);
+        let actual = crc(&bytes[..CRC_AT]);
+        if expected != actual {
+            return Err(HeaderError::BadCrc { expected, actual });
+        }
+        let flags = le_u32(&bytes[12..16]);
+        if flags != 0 {
+            return Err(HeaderError::UnknownFlags { found: flags });
+        }
+        Ok(FileHeader {
+            log_id: le_u64(&bytes[16..24]),
+            generation: le_u64(&bytes[24..32]),
+            base_seq: le_u64(&bytes[32..40]),
+        })
+    }
+}
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::TooShort { len, .. } => {
+                write!(f, "file is {len} bytes, shorter than the {FILE_HEADER_LEN}-byte header")
+            }
+            HeaderError::BadMagic { found } => {
+                write!(f, "not a walstore log: magic is {found:02x?}, expected \"WALSTORE\"")
+            }
+            HeaderError::UnknownVersion { found } => write!(
+                f,
+                "format version {found} is unknown to this walstore (it reads version {FORMAT_VERSION})"
+            ),
+            HeaderError::UnknownFlags { found } => {
+                write!(f, "header flags {found:#x} name features this walstore lacks")
+            }
+            HeaderError::BadCrc { expected, actual } => write!(
+                f,
+                "file header CRC mismatch: expected {expected:#010x}, actual {actual:#010x}"
+            ),
+        }
+    }
+}
+
+pub(crate) fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b.try_into().unwrap())
+}
+
+pub(crate) fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: FileHeader = FileHeader {
+        log_id: 0x1122_3344_5566_7788,
+        generation: 1,
+        base_seq: 0,
+    };
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(FileHeader::decode(&H.encode()), Ok(H));
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_header_is_too_short_and_agrees() {
+        let b = H.encode();
+        for len in 0..FILE_HEADER_LEN {
+            assert_eq!(
+                FileHeader::decode(&b[..len]),
+                Err(HeaderError::TooShort {
+                    len,
+                    prefix_agrees: true
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn short_foreign_bytes_do_not_agree() {
+        assert_eq!(
+            FileHeader::decode(b"WALSTORX"),
+            Err(HeaderError::TooShort {
+                len: 8,
+                prefix_agrees: false
+            })
+        );
+        let mut b = H.encode();
+        b[8] = 2;
+        assert_eq!(
+            FileHeader::decode(&b[..10]),
+            Err(HeaderError::TooShort {
+                len: 10,
+                prefix_agrees: false
+            })
+        );
+    }
+
+    #[test]
+    fn each_field_is_judged_in_order() {
+        let mut b = H.encode();
+        b[3] ^= 1;
+        assert!(matches!(
+            FileHeader::decode(&b),
+            Err(HeaderError::BadMagic { .. })
+        ));
+        let mut b = H.encode();
+        b[8] = 2;
+        assert_eq!(
+            FileHeader::decode(&b),
+            Err(HeaderError::UnknownVersion { found: 2 })
+        );
+        let mut b = H.encode();
+        b[20] ^= 0x80;
+        assert!(matches!(
+            FileHeader::decode(&b),
+            Err(HeaderError::BadCrc { .. })
+        ));
+        let mut b = H.encode();
+        b[12] = 1;
+        let c = crc(&b[..CRC_AT]);
+        b[CRC_AT..].copy_from_slice(&c.to_le_bytes());
+        assert_eq!(
+            FileHeader::decode(&b),
+            Err(HeaderError::UnknownFlags { found: 1 })
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! On-disk layout of the log: the file header and the records. Pure
+//! encode/decode, no I/O, so that every byte rule is testable on its own.
+//! `docs/FORMAT.md` is the prose version of this module.
+
+mod crc;
+pub mod header;
+pub mod names;
+pub mod record;
+
+pub use header::{FileHeader, HeaderError, FILE_HEADER_LEN, FORMAT_VERSION, MAGIC};
+pub use record::{
+    decode_header, encode_record, payload_crc, plausible_header, RecordHeader, RecordHeaderError,
+    RecordType, RECORD_HEADER_LEN, RESERVED_TYPES,
+};

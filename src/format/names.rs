@@ -1,0 +1,70 @@
+//! Names of every file walstore creates in a store directory. Keeping them in
+//! one place keeps `docs/FORMAT.md` honest.
+
+/// The lock file, held with `flock` for as long as a handle is open.
+pub const LOCK_FILE: &str = "LOCK";
+
+const LOG_PREFIX: &str = "wal-";
+const LOG_SUFFIX: &str = ".log";
+
+/// Log generation 1 is the first log of a store; compaction (a later version)
+/// writes higher generations. The highest-numbered valid log is current.
+pub const FIRST_GENERATION: u64 = 1;
+
+/// `wal-<generation as 16 hex digits>.log`
+pub fn log_file_name(generation: u64) -> String {
+    format!("{LOG_PREFIX}{generation:016x}{LOG_SUFFIX}")
+}
+
+/// The generation of a log file name, or `None` if the name is not one.
+pub fn parse_log_file_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix(LOG_PREFIX)?.strip_suffix(LOG_SUFFIX)?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Where the bytes of a torn tail are kept before the log is cut:
+/// `wal-<generation>.log.cut-<offset as 16 hex>-<unix nanoseconds>[-<n>]`.
+pub fn tail_cut_file_name(generation: u64, offset: u64, unix_nanos: u128, attempt: u32) -> String {
+    let base = format!(
+        "{}.cut-{offset:016x}-{unix_nanos}",
+        log_file_name(generation)
+    );
+    if attempt == 0 {
+        base
+    } else {
+        format!("{base}-{attempt}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_round_trip_and_reject_lookalikes() {
+        assert_eq!(log_file_name(1), "wal-0000000000000001.log");
+        assert_eq!(parse_log_file_name("wal-0000000000000001.log"), Some(1));
+        assert_eq!(parse_log_file_name("wal-00000000000000ff.log"), Some(255));
+        assert_eq!(parse_log_file_name("wal-1.log"), None);
+        assert_eq!(parse_log_file_name("wal-000000000000000g.log"), None);
+        assert_eq!(
+            parse_log_file_name("wal-0000000000000001.log.cut-0000000000000040-5"),
+            None
+        );
+    }
+
+    #[test]
+    fn cut_names_carry_offset_and_stay_unique() {
+        assert_eq!(
+            tail_cut_file_name(1, 0x40, 7, 0),
+            "wal-0000000000000001.log.cut-0000000000000040-7"
+        );
+        assert_eq!(
+            tail_cut_file_name(1, 0x40, 7, 2),
+            "wal-0000000000000001.log.cut-0000000000000040-7-2"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! Group commit for `FSYNC` durability. Writers append under the append
+//! lock, then wait here. One of them (the leader) runs fdatasync for
+//! everything written so far while the others wait; a writer that arrives
+//! during a sync joins the next one. Index updates are published by the
+//! leader, in log order, only once their records are durable, so no reader
+//! ever sees a write that a failed fsync could still take away.
+
+use super::poison::Poison;
+use crate::error::{Error, Result};
+use crate::vfs::VfsFile;
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// An index change waiting for its record to become durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexOp {
+    Put { id: u64, offset: u64, len: u32 },
+    Delete { id: u64 },
+}
+
+struct State {
+    /// Every byte before this offset is known durable.
+    durable: u64,
+    syncing: bool,
+    /// (end offset of the records, their index changes), in log order.
+    pending: VecDeque<(u64, Vec<IndexOp>)>,
+    /// errno and message of the fdatasync that failed.
+    failure: Option<(Option<i32>, String)>,
+}
+
+pub(crate) struct GroupCommit {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl GroupCommit {
+    pub(crate) fn new(durable: u64) -> GroupCommit {
+        GroupCommit {
+            state: Mutex::new(State {
+                durable,
+                syncing: false,
+                pending: VecDeque::new(),
+                failure: None,
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Registers index changes to publish once `end` is durable. Called
+    /// under the append lock, so the queue stays in log order.
+    pub(crate) fn enqueue(&self, end: u64, ops: Vec<IndexOp>) {
+        self.state.lock().pending.push_back((end, ops));
+    }
+
+    /// Returns once every byte before `end` is durable, syncing if no one
+    /// else is. `written` is the end of the bytes handed to the OS.
+    pub(crate) fn wait_durable<F: VfsFile>(
+        &self,
+        end: u64,
+        written: &AtomicU64,
+        file: &F,
+        path: &Path,
+        poison: &Poison,
+        mut publish: impl FnMut(&IndexOp),
+    ) -> Result<()> {
+        let mut st = self.state.lock();
+        loop {
+            if st.durable >= end {
+                return Ok(());
+            }
+            if let Some((errno, msg)) = &st.failure {
+                let source = match errno {
+                    Some(e) => io::Error::from_raw_os_error(*e),
+                    None => io::Error::other(msg.clone()),
+                };
+                return Err(Error::io("fdatasync", path, None, source));
+            }
+            if st.syncing {
+                self.cv.wait(&mut st);
+                continue;
+            }
+            st.syncing = true;
+            let target = written.load(Ordering::Acquire);
+            drop(st);
+            let r = file.sync_data();
+            st = self.state.lock();
+            st.syncing = false;
+            match r {
+                Ok(()) => {
+                    st.durable = st.durable.max(target);
+                    while st.pending.front().is_some_and(|p| p.0 <= target) {
+                        let (_, ops) = st.pending.pop_front().unwrap();
+                        ops.iter().for_each(&mut publish);
+                    }
+                }
+                Err(e) => {
+                    let err = Error::io("fdatasync", path, None, e);
+                    poison.set(err.to_string());
+                    st.failure = Some((err_errno(&err), err.to_string()));
+                    st.pending.clear();
+                }
+            }
+            self.cv.notify_all();
+        }
+    }
+}
+
+fn err_errno(e: &Error) -> Option<i32> {
+    match e {
+        Error::Io { source, .. } => source.raw_os_error(),
+        _ => None,
+    }
+}

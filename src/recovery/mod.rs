@@ -1,0 +1,23 @@
+//! What open does with the log on disk: replay every record (checking every
+//! CRC), decide where damage is a torn tail and where it is corruption, and
+//! cut a torn tail after saving its bytes.
+
+mod replay;
+mod tail;
+mod window;
+
+pub use replay::{replay, ReplayOp, Replayed};
+pub use tail::save_and_cut;
+
+/// What replay does when it finds damage. See `docs/FORMAT.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Damage followed by valid records fails the open; a torn tail is cut.
+    #[default]
+    Strict,
+    /// Like `Strict`, but a damaged record whose header is intact does not
+    /// fail the open: its id reads back as corruption.
+    Salvage,
+    /// Nothing is ever cut: a torn tail fails the open too.
+    Absolute,
+}

@@ -1,0 +1,353 @@
+//! Replay: read every record after the file header, verify both CRCs, and
+//! hand the operations to the caller in log order.
+//!
+//! The one hard question is what damage means. Damage is a *torn tail* when
+//! no valid record follows it: a crash stopped an append there, and nothing
+//! after it was ever acknowledged. Damage with a valid, later record after it
+//! is *corruption*: something acknowledged was damaged, and silently skipping
+//! it could serve an older version of an id or bring a deleted one back.
+//! "Later" means a higher sequence number than anything the damaged region
+//! could hold, so a torn batch whose surviving entries outlived a damaged
+//! one is still a tail: the batch never committed.
+
+use super::window::Window;
+use super::RecoveryMode;
+use crate::error::{Error, Result};
+use crate::format::record::plausible_header;
+use crate::format::{
+    decode_header, payload_crc, FileHeader, RecordHeader, RecordHeaderError, RecordType,
+    FILE_HEADER_LEN, RECORD_HEADER_LEN,
+};
+use crate::vfs::VfsFile;
+use std::path::Path;
+
+/// One operation recovered from the log, in log order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayOp {
+    Put {
+        id: u64,
+        offset: u64,
+        len: u32,
+    },
+    Delete {
+        id: u64,
+    },
+    /// `Salvage` only: the newest record of `id` at `offset` is damaged but
+    /// its header is intact.
+    Damaged {
+        id: u64,
+        offset: u64,
+        len: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    /// End of the last whole record (or committed batch): new appends go here.
+    pub valid_end: u64,
+    pub last_seq: u64,
+    /// Store and delete records applied (batch framing not counted).
+    pub records: u64,
+    /// Damaged records passed over in `Salvage` mode.
+    pub damaged: u64,
+    /// Bytes from `valid_end` to the end of the file form a torn tail.
+    pub torn_tail: bool,
+}
+
+enum Parsed {
+    Good(RecordHeader),
+    /// Too few bytes left for the header, or for the payload it announces.
+    Incomplete,
+    BadHeader {
+        expected: u32,
+        actual: u32,
+    },
+    Unsupported {
+        ty: u8,
+        flags: u8,
+    },
+    BadPayload {
+        h: RecordHeader,
+        expected: u32,
+        actual: u32,
+    },
+}
+
+struct OpenBatch {
+    begin: u64,
+    begin_seq: u64,
+    count: u64,
+    ops: Vec<ReplayOp>,
+}
+
+impl OpenBatch {
+    /// The highest sequence number an entry of this batch can carry.
+    fn last_entry_seq(&self) -> u64 {
+        self.begin_seq.saturating_add(self.count)
+    }
+}
+
+struct Replayer<'a, F> {
+    w: Window<'a, F>,
+    path: &'a Path,
+    log_id: u64,
+}
+
+impl<F: VfsFile> Replayer<'_, F> {
+    fn parse_at(&mut self, off: u64) -> Result<Parsed> {
+        let file_len = self.w.file_len;
+        if file_len - off < RECORD_HEADER_LEN as u64 {
+            return Ok(Parsed::Incomplete);
+        }
+        let log_id = self.log_id;
+        let head = self.read(off, RECORD_HEADER_LEN)?;
+        let h = match decode_header(head, log_id) {
+            Ok(h) => h,
+            Err(RecordHeaderError::BadCrc { expected, actual }) => {
+                return Ok(Parsed::BadHeader { expected, actual })
+            }
+            Err(RecordHeaderError::Unsupported { ty, flags }) => {
+                return Ok(Parsed::Unsupported { ty, flags })
+            }
+        };
+        if off + h.total_len() > file_len {
+            return Ok(Parsed::Incomplete);
+        }
+        let payload = self.read(off + RECORD_HEADER_LEN as u64, h.len as usize)?;
+        let actual = payload_crc(log_id, payload);
+        if actual != h.payload_crc {
+            return Ok(Parsed::BadPayload {
+                h,
+                expected: h.payload_crc,
+                actual,
+            });
+        }
+        Ok(Parsed::Good(h))
+    }
+
+    fn read(&mut self, off: u64, len: usize) -> Result<&[u8]> {
+        let path = self.path;
+        self.w
+            .bytes(off, len)
+            .map_err(|e| Error::io("read", path, Some(off), e))
+    }
+
+    /// The first offset at or after `from` holding a whole, valid record
+    /// with a sequence number above `min_seq`.
+    fn next_valid_record(&mut self, from: u64, min_seq: u64) -> Result<Option<u64>> {
+        let file_len = self.w.file_len;
+        let mut q = from;
+        while q + RECORD_HEADER_LEN as u64 <= file_len {
+            if plausible_header(self.read(q, RECORD_HEADER_LEN)?) {
+                if let Parsed::Good(h) = self.parse_at(q)? {
+                    if h.seq > min_seq {
+                        return Ok(Some(q));
+                    }
+                }
+            }
+            q += 1;
+        }
+        Ok(None)
+    }
+
+    fn corruption(&self, offset: u64, detail: String) -> Error {
+        Error::corruption(self.path, offset, detail)
+    }
+}
+
+/// Replays the log in `file` (of `file_len` bytes, whose header is already
+/// verified) and passes each recovered operation to `apply`, in log order.
+/// Operations of a batch are passed only once its commit record is seen.
+pub fn replay<F: VfsFile>(
+    file: &F,
+    path: &Path,
+    file_len: u64,
+    header: &FileHeader,
+    mode: RecoveryMode,
+    mut apply: impl FnMut(ReplayOp),
+) -> Result<Replayed> {
+    let mut r = Replayer {
+        w: Window::new(file, file_len),
+        path,
+        log_id: header.log_id,
+    };
+    let mut pos = FILE_HEADER_LEN as u64;
+    let mut last_seq = header.base_seq;
+    let mut records = 0u64;
+    let mut damaged = 0u64;
+    let mut batch: Option<OpenBatch> = None;
+
+    let tail_at = loop {
+        if pos == file_len {
+            match &batch {
+                Some(b) => break b.begin,
+                None => {
+                    return Ok(Replayed {
+                        valid_end: pos,
+                        last_seq,
+                        records,
+                        damaged,
+                        torn_tail: false,
+                    })
+                }
+            }
+        }
+        // Damage inside an open batch is a tail unless something newer than
+        // the whole batch follows it.
+        let tail_start = batch.as_ref().map_or(pos, |b| b.begin);
+        let (h, op_damaged) = match r.parse_at(pos)? {
+            Parsed::Good(h) => (h, None),
+            Parsed::Incomplete => break tail_start,
+            Parsed::Unsupported { ty, flags } => {
+                return Err(Error::Incompatible {
+                    path: path.to_owned(),
+                    detail: format!(
+                        "record at offset {pos} has type {ty} and flags {flags:#x}, \
+                         which only a newer walstore writes"
+                    ),
+                })
+            }
+            Parsed::BadHeader { expected, actual } => {
+                let min_seq = batch.as_ref().map_or(last_seq, OpenBatch::last_entry_seq);
+                match r.next_valid_record(pos + 1, min_seq)? {
+                    None => break tail_start,
+                    Some(q) => {
+                        return Err(r.corruption(
+                            pos,
+                            format!(
+                                "record header CRC mismatch: expected {expected:#010x}, \
+                                 actual {actual:#010x}; a valid record follows at offset {q}, \
+                                 so this is damage, not a torn tail, and the id it held \
+                                 cannot be trusted"
+                            ),
+                        ))
+                    }
+                }
+            }
+            Parsed::BadPayload {
+                h,
+                expected,
+                actual,
+            } => {
+                let min_seq = batch
+                    .as_ref()
+                    .map_or(last_seq.max(h.seq), OpenBatch::last_entry_seq);
+                match r.next_valid_record(pos + h.total_len(), min_seq)? {
+                    None => break tail_start,
+                    Some(q) => {
+                        let salvageable = mode == RecoveryMode::Salvage
+                            && matches!(h.ty, RecordType::Put | RecordType::Delete);
+                        if !salvageable {
+                            return Err(r.corruption(
+                                pos,
+                                format!(
+                                    "payload CRC mismatch in the {:?} record of id {}: \
+                                     expected {expected:#010x}, actual {actual:#010x}; a valid \
+                                     record follows at offset {q}, so this is damage, not a \
+                                     torn tail",
+                                    h.ty, h.id
+                                ),
+                            ));
+                        }
+                        damaged += 1;
+                        (
+                            h,
+                            Some(ReplayOp::Damaged {
+                                id: h.id,
+                                offset: pos,
+                                len: h.len,
+                            }),
+                        )
+                    }
+                }
+            }
+        };
+
+        if h.seq <= last_seq {
+            return Err(r.corruption(
+                pos,
+                format!(
+                    "sequence number {} does not follow {last_seq}: records are out of order",
+                    h.seq
+                ),
+            ));
+        }
+        last_seq = h.seq;
+
+        let op = op_damaged.or(match h.ty {
+            RecordType::Put => Some(ReplayOp::Put {
+                id: h.id,
+                offset: pos,
+                len: h.len,
+            }),
+            RecordType::Delete => Some(ReplayOp::Delete { id: h.id }),
+            _ => None,
+        });
+        match (h.ty, op, batch.as_mut()) {
+            (_, Some(op), None) => {
+                records += 1;
+                apply(op);
+            }
+            (_, Some(op), Some(b)) => {
+                let k = b.ops.len() as u64 + 1;
+                if k > b.count || h.seq != b.begin_seq + k {
+                    return Err(r.corruption(
+                        pos,
+                        format!(
+                            "record {k} of the batch begun at offset {} does not belong to it \
+                             (batch of {}, sequence {})",
+                            b.begin, b.count, h.seq
+                        ),
+                    ));
+                }
+                b.ops.push(op);
+            }
+            (RecordType::BatchBegin, None, None) => {
+                batch = Some(OpenBatch {
+                    begin: pos,
+                    begin_seq: h.seq,
+                    count: h.id,
+                    ops: Vec::new(),
+                });
+            }
+            (RecordType::BatchCommit, None, Some(b))
+                if h.id == b.count
+                    && b.ops.len() as u64 == b.count
+                    && h.seq == b.last_entry_seq() + 1 =>
+            {
+                records += b.count;
+                b.ops.drain(..).for_each(&mut apply);
+                batch = None;
+            }
+            (ty, _, b) => {
+                return Err(r.corruption(
+                    pos,
+                    format!(
+                        "{ty:?} record out of place{}",
+                        b.map(|b| format!(" in the batch begun at offset {}", b.begin))
+                            .unwrap_or_default()
+                    ),
+                ))
+            }
+        }
+        pos += h.total_len();
+    };
+
+    if mode == RecoveryMode::Absolute {
+        return Err(r.corruption(
+            tail_at,
+            format!(
+                "torn tail of {} bytes (from offset {tail_at} to the end of the file); \
+                 ABSOLUTE recovery refuses to cut it",
+                file_len - tail_at
+            ),
+        ));
+    }
+    Ok(Replayed {
+        valid_end: tail_at,
+        last_seq,
+        records,
+        damaged,
+        torn_tail: true,
+    })
+}

@@ -1,0 +1,382 @@
+//! `Store`: the safe Rust API. It owns the log, the index and the locks; the
+//! ffi layer is a thin wrapper over it.
+
+mod open;
+mod options;
+mod report;
+
+pub use options::{
+    Durability, Options, RecoveryMode, DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD,
+    MAX_PAYLOAD_LIMIT,
+};
+pub use report::{OpenReport, TornTail};
+
+use crate::error::{Error, Result};
+use crate::format::{encode_record, RecordType, RECORD_HEADER_LEN};
+use crate::index::{Entry, Index};
+use crate::log::{verify_record, Appender, GroupCommit, IndexOp, Poison};
+use crate::vfs::{StdVfs, Vfs, VfsFile};
+use parking_lot::Mutex;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A crash-safe map from `u64` ids to byte payloads, kept in an append-only
+/// log in one directory.
+///
+/// A `Store` is `Send + Sync`: share it between threads with `Arc`. Reads
+/// are positional and never wait for one another or for the append lock
+/// (except to read a record still in the `Durability::None` buffer).
+pub struct Store<V: Vfs = StdVfs> {
+    dir: PathBuf,
+    log_path: PathBuf,
+    file: V::File,
+    log_id: u64,
+    opts: Options,
+    index: Index,
+    appender: Mutex<Appender>,
+    commit: GroupCommit,
+    /// End of the bytes handed to the OS: group commit syncs up to here, and
+    /// a read beyond it looks in the `None` buffer.
+    written: AtomicU64,
+    /// The log position, buffered records included. Updated with Release on
+    /// every write and read without a lock by `should_snapshot`.
+    position: AtomicU64,
+    /// The log position the newest snapshot covers.
+    snapshot_position: AtomicU64,
+    poison: Poison,
+    report: OpenReport,
+    closed: AtomicBool,
+    /// Holds the `flock` for as long as the store is open.
+    _lock: V::File,
+}
+
+impl Store<StdVfs> {
+    /// Opens the store in `dir`, creating the directory and an empty log if
+    /// there is none (unless the open is read-only).
+    pub fn open(dir: impl AsRef<Path>, opts: &Options) -> Result<Store> {
+        Store::open_with_vfs(StdVfs, dir, opts)
+    }
+}
+
+impl<V: Vfs> Store<V> {
+    /// Opens the store through a caller-supplied file system (tests use
+    /// [`crate::vfs::FaultVfs`]).
+    pub fn open_with_vfs(vfs: V, dir: impl AsRef<Path>, opts: &Options) -> Result<Store<V>> {
+        open::open(vfs, dir.as_ref(), opts)
+    }
+
+    /// Stores `data` under `id`, replacing any earlier payload.
+    pub fn store(&self, id: u64, data: &[u8]) -> Result<()> {
+        self.store_batch(&[(id, data)])
+    }
+
+    /// Stores every entry with one write and one flush or fsync. After a
+    /// crash either all of them are there or none. A later entry for the
+    /// same id wins. If any entry is invalid, nothing is written.
+    pub fn store_batch(&self, entries: &[(u64, &[u8])]) -> Result<()> {
+        for (id, data) in entries {
+            self.check_payload(*id, data.len())?;
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write("store", |ap, log_id, _| {
+            let framed = entries.len() > 1;
+            let count = entries.len() as u64;
+            if framed {
+                let s = ap.take_seq();
+                encode_record(
+                    &mut ap.scratch,
+                    log_id,
+                    RecordType::BatchBegin,
+                    s,
+                    count,
+                    &[],
+                );
+            }
+            let mut ops = Vec::with_capacity(entries.len());
+            for (id, data) in entries {
+                let offset = ap.end + ap.scratch.len() as u64;
+                let s = ap.take_seq();
+                encode_record(&mut ap.scratch, log_id, RecordType::Put, s, *id, data);
+                ops.push(IndexOp::Put {
+                    id: *id,
+                    offset,
+                    len: data.len() as u32,
+                });
+            }
+            if framed {
+                let s = ap.take_seq();
+                encode_record(
+                    &mut ap.scratch,
+                    log_id,
+                    RecordType::BatchCommit,
+                    s,
+                    count,
+                    &[],
+                );
+            }
+            Ok(ops)
+        })
+    }
+
+    /// Writes a tombstone for `id`. An id that is not in the store gives
+    /// `NotFound` and writes nothing.
+    pub fn delete(&self, id: u64) -> Result<()> {
+        self.write("delete", |ap, log_id, index| {
+            if index.get(id).is_none() {
+                return Err(Error::NotFound { id });
+            }
+            let s = ap.take_seq();
+            encode_record(&mut ap.scratch, log_id, RecordType::Delete, s, id, &[]);
+            Ok(vec![IndexOp::Delete { id }])
+        })
+    }
+
+    /// The payload of `id`, CRC-checked.
+    pub fn retrieve(&self, id: u64) -> Result<Vec<u8>> {
+        let e = self.lookup(id)?;
+        let mut out = vec![0u8; e.len as usize];
+        self.read_record(id, e, &mut out)?;
+        Ok(out)
+    }
+
+    /// Copies the payload of `id` into `buf` and returns its length. If
+    /// `buf` is too small, returns `BufferTooSmall` (with the length needed)
+    /// without reading the payload.
+    pub fn retrieve_into(&self, id: u64, buf: &mut [u8]) -> Result<usize> {
+        let e = self.lookup(id)?;
+        let len = e.len as usize;
+        if buf.len() < len {
+            return Err(Error::BufferTooSmall {
+                id,
+                needed: len,
+                capacity: buf.len(),
+            });
+        }
+        self.read_record(id, e, &mut buf[..len])?;
+        Ok(len)
+    }
+
+    /// The payload length of `id`, from the index (nothing is read).
+    pub fn payload_len(&self, id: u64) -> Result<usize> {
+        Ok(self.lookup(id)?.len as usize)
+    }
+
+    /// Makes every write acknowledged so far durable (fdatasync), whatever
+    /// the durability level. On a read-only store it does nothing.
+    pub fn sync(&self) -> Result<()> {
+        if self.opts.read_only() {
+            return Ok(());
+        }
+        let end = {
+            let mut ap = self.appender.lock();
+            self.poison.check()?;
+            ap.flush(&self.file, &self.log_path, &self.poison)?;
+            self.written.store(ap.flushed_end(), Ordering::Release);
+            ap.end
+        };
+        self.wait_durable(end)
+    }
+
+    /// Syncs and closes. The store is closed (its lock released) even when
+    /// the final sync fails; the error is returned.
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+
+    /// True when the log has grown by the snapshot threshold since the
+    /// newest snapshot. Lock-free: two atomic loads.
+    pub fn should_snapshot(&self) -> bool {
+        let threshold = self.opts.snapshot_threshold();
+        threshold != 0
+            && self
+                .position
+                .load(Ordering::Acquire)
+                .saturating_sub(self.snapshot_position.load(Ordering::Acquire))
+                >= threshold
+    }
+
+    /// The log position: where the next record will go.
+    pub fn log_position(&self) -> u64 {
+        self.position.load(Ordering::Acquire)
+    }
+
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Live ids (damaged ones included).
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ids whose newest record a `Salvage` open found damaged.
+    pub fn damaged_ids(&self) -> Vec<u64> {
+        self.index.damaged_ids()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Bytes the index takes in memory.
+    pub fn index_memory_bytes(&self) -> usize {
+        self.index.memory_bytes()
+    }
+
+    fn check_payload(&self, id: u64, len: usize) -> Result<()> {
+        if len > self.opts.max_payload() {
+            return Err(Error::InvalidArgument(format!(
+                "payload of id {id} is {len} bytes, over the limit of {} bytes",
+                self.opts.max_payload()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The common write path: encode under the append lock, append, then
+    /// publish to the index (after fdatasync under `Fsync`).
+    fn write(
+        &self,
+        what: &str,
+        encode: impl FnOnce(&mut Appender, u64, &Index) -> Result<Vec<IndexOp>>,
+    ) -> Result<()> {
+        if self.opts.read_only() {
+            return Err(Error::InvalidArgument(format!(
+                "{what} refused: the store in {} was opened read-only",
+                self.dir.display()
+            )));
+        }
+        let mut ap = self.appender.lock();
+        self.poison.check()?;
+        ap.scratch.clear();
+        let ops = encode(&mut ap, self.log_id, &self.index)?;
+        let buffered = self.opts.durability() == Durability::None;
+        ap.append(&self.file, &self.log_path, buffered, &self.poison)?;
+        self.written.store(ap.flushed_end(), Ordering::Release);
+        self.position.store(ap.end, Ordering::Release);
+        if self.opts.durability() == Durability::Fsync {
+            let end = ap.end;
+            self.commit.enqueue(end, ops);
+            drop(ap);
+            return self.wait_durable(end);
+        }
+        ops.iter().for_each(|op| self.publish(op));
+        Ok(())
+    }
+
+    fn wait_durable(&self, end: u64) -> Result<()> {
+        self.commit.wait_durable(
+            end,
+            &self.written,
+            &self.file,
+            &self.log_path,
+            &self.poison,
+            |op| self.publish(op),
+        )
+    }
+
+    fn publish(&self, op: &IndexOp) {
+        match *op {
+            IndexOp::Put { id, offset, len } => {
+                self.index.insert(
+                    id,
+                    Entry {
+                        offset,
+                        len,
+                        damaged: false,
+                    },
+                );
+            }
+            IndexOp::Delete { id } => {
+                self.index.remove(id);
+            }
+        }
+    }
+
+    fn lookup(&self, id: u64) -> Result<Entry> {
+        match self.index.get(id) {
+            None => Err(Error::NotFound { id }),
+            Some(e) if e.damaged => Err(self.damaged_error(id, e)),
+            Some(e) => Ok(e),
+        }
+    }
+
+    /// The error for an id whose newest record `Salvage` found damaged: the
+    /// record is read again so the message carries its CRCs.
+    fn damaged_error(&self, id: u64, e: Entry) -> Error {
+        let mut scratch = vec![0u8; e.len as usize];
+        let found = match self.read_record(id, e, &mut scratch) {
+            Err(Error::Corruption { detail, .. }) => detail,
+            Err(other) => format!("re-reading it failed: {other}"),
+            Ok(()) => "it reads back intact now, but was not at open".to_owned(),
+        };
+        Error::corruption(
+            &self.log_path,
+            e.offset,
+            format!("id {id} is damaged (its newest record failed its check at the SALVAGE open): {found}"),
+        )
+    }
+
+    fn read_record(&self, id: u64, e: Entry, out: &mut [u8]) -> Result<()> {
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        let record_end = e.offset + RECORD_HEADER_LEN as u64 + u64::from(e.len);
+        if record_end > self.written.load(Ordering::Acquire) {
+            let ap = self.appender.lock();
+            let base = ap.flushed_end();
+            if e.offset >= base {
+                let at = (e.offset - base) as usize;
+                let rec = &ap.buffer[at..at + RECORD_HEADER_LEN + out.len()];
+                head.copy_from_slice(&rec[..RECORD_HEADER_LEN]);
+                out.copy_from_slice(&rec[RECORD_HEADER_LEN..]);
+                return verify_record(&self.log_path, self.log_id, id, e.offset, &head, out);
+            }
+        }
+        self.file
+            .read_exact_at2(&mut head, out, e.offset)
+            .map_err(|err| match err.kind() {
+                io::ErrorKind::UnexpectedEof => Error::corruption(
+                    &self.log_path,
+                    e.offset,
+                    format!("record of id {id} extends past the end of the log"),
+                ),
+                _ => Error::io("read", &self.log_path, Some(e.offset), err),
+            })?;
+        verify_record(&self.log_path, self.log_id, id, e.offset, &head, out)
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.sync()
+    }
+}
+
+impl<V: Vfs> Drop for Store<V> {
+    fn drop(&mut self) {
+        // Best effort for a store dropped without `close`: buffered records
+        // still reach the disk. `close` is the way to see the error.
+        let _ = self.shutdown();
+    }
+}
+
+impl<V: Vfs> std::fmt::Debug for Store<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("log", &self.log_path)
+            .field("position", &self.log_position())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,202 @@
+//! Opening a store: directory, lock, log file, replay, tail cut.
+
+use super::{OpenReport, Options, Store, TornTail};
+use crate::error::{Error, Result};
+use crate::format::names::{FIRST_GENERATION, LOCK_FILE};
+use crate::index::{Entry, Index};
+use crate::log::{
+    create_log, find_current_log, read_header, write_fresh_header, Appender, GroupCommit,
+    HeaderState, Poison,
+};
+use crate::recovery::{replay, save_and_cut, ReplayOp};
+use crate::vfs::{OpenMode, Vfs, VfsFile};
+use parking_lot::Mutex;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Instant;
+
+pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V>> {
+    let started = Instant::now();
+    let read_only = opts.read_only();
+    prepare_dir(&vfs, dir, read_only)?;
+    let lock = take_lock(&vfs, dir, read_only)?;
+
+    let mut report = OpenReport::default();
+    let (generation, log_path, file, header) = match find_current_log(&vfs, dir)? {
+        Some((generation, path)) => {
+            let mode = if read_only {
+                OpenMode::ReadOnly
+            } else {
+                OpenMode::ReadWrite
+            };
+            let file = vfs
+                .open(&path, mode)
+                .map_err(|e| Error::io("open", &path, None, e))?;
+            let len = file_len(&file, &path)?;
+            let header = match read_header(&file, &path, len, generation)? {
+                HeaderState::Valid(h) => Some(h),
+                HeaderState::Unfinished if read_only => None,
+                HeaderState::Unfinished => {
+                    report.reinitialised = true;
+                    Some(write_fresh_header(&file, &path, generation)?)
+                }
+            };
+            (generation, path, file, header)
+        }
+        None if read_only => {
+            return Err(Error::io(
+                "open",
+                dir,
+                None,
+                io::Error::new(io::ErrorKind::NotFound, "no walstore log in this directory"),
+            ))
+        }
+        None => {
+            let (path, file, h) = create_log(&vfs, dir, FIRST_GENERATION)?;
+            (FIRST_GENERATION, path, file, Some(h))
+        }
+    };
+    report.log_path = log_path.clone();
+
+    let index = Index::default();
+    let mut file_len = file_len(&file, &log_path)?;
+    let (end, next_seq, log_id) = match header {
+        // A read-only open of a log still being created: an empty store.
+        None => (file_len, 1, 0),
+        Some(h) => {
+            let r = replay(&file, &log_path, file_len, &h, opts.recovery(), |op| {
+                apply(&index, op)
+            })?;
+            report.records_replayed = r.records;
+            report.damaged_records = r.damaged;
+            if r.torn_tail {
+                let bytes = file_len - r.valid_end;
+                let saved_to = if read_only {
+                    None
+                } else {
+                    let p = save_and_cut(
+                        &vfs,
+                        dir,
+                        &log_path,
+                        &file,
+                        generation,
+                        r.valid_end,
+                        file_len,
+                    )?;
+                    file_len = r.valid_end;
+                    Some(p)
+                };
+                report.torn_tail = Some(TornTail {
+                    offset: r.valid_end,
+                    bytes,
+                    saved_to,
+                });
+            }
+            (r.valid_end, r.last_seq + 1, h.log_id)
+        }
+    };
+    if !read_only {
+        // What replay accepted becomes durable before anything is built on
+        // it: a previous process may have crashed with it only in the page
+        // cache.
+        file.sync_data()
+            .map_err(|e| Error::io("fdatasync", &log_path, None, e))?;
+    }
+    debug_assert!(read_only || end == file_len);
+    report.duration = started.elapsed();
+
+    Ok(Store {
+        dir: dir.to_owned(),
+        log_path,
+        log_id,
+        index,
+        appender: Mutex::new(Appender::new(end, next_seq, opts.write_buffer())),
+        commit: GroupCommit::new(end),
+        written: AtomicU64::new(end),
+        position: AtomicU64::new(end),
+        snapshot_position: AtomicU64::new(crate::format::FILE_HEADER_LEN as u64),
+        poison: Poison::default(),
+        report,
+        closed: AtomicBool::new(read_only),
+        opts: opts.clone(),
+        file,
+        _lock: lock,
+    })
+}
+
+fn apply(index: &Index, op: ReplayOp) {
+    match op {
+        ReplayOp::Put { id, offset, len } => {
+            index.insert(
+                id,
+                Entry {
+                    offset,
+                    len,
+                    damaged: false,
+                },
+            );
+        }
+        ReplayOp::Delete { id } => {
+            index.remove(id);
+        }
+        ReplayOp::Damaged { id, offset, len } => {
+            index.insert(
+                id,
+                Entry {
+                    offset,
+                    len,
+                    damaged: true,
+                },
+            );
+        }
+    }
+}
+
+fn file_len<F: VfsFile>(file: &F, path: &Path) -> Result<u64> {
+    file.len().map_err(|e| Error::io("stat", path, None, e))
+}
+
+/// A writable open creates a missing directory, and fsyncs its parent so the
+/// new name survives a crash.
+fn prepare_dir<V: Vfs>(vfs: &V, dir: &Path, read_only: bool) -> Result<()> {
+    match vfs.is_dir(dir) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::io(
+            "open",
+            dir,
+            None,
+            io::Error::from_raw_os_error(libc::ENOTDIR),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => {
+            vfs.create_dir_all(dir)
+                .map_err(|e| Error::io("create directory", dir, None, e))?;
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            vfs.sync_dir(parent)
+                .map_err(|e| Error::io("fsync directory", parent, None, e))
+        }
+        Err(e) => Err(Error::io("open", dir, None, e)),
+    }
+}
+
+/// Takes the lock file's `flock`: exclusive for a writer, shared for a
+/// read-only open, never waiting.
+fn take_lock<V: Vfs>(vfs: &V, dir: &Path, read_only: bool) -> Result<V::File> {
+    let path = dir.join(LOCK_FILE);
+    let mode = if read_only {
+        OpenMode::ReadOnly
+    } else {
+        OpenMode::ReadWriteCreate
+    };
+    let lock = vfs
+        .open(&path, mode)
+        .map_err(|e| Error::io("open", &path, None, e))?;
+    match lock.try_lock(!read_only) {
+        Ok(true) => Ok(lock),
+        Ok(false) => Err(Error::Locked { path }),
+        Err(e) => Err(Error::io("flock", &path, None, e)),
+    }
+}

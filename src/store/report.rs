@@ -1,0 +1,29 @@
+//! What the last open found and did, for callers and operators.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A torn tail found at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// Where the tail began: the log now ends here.
+    pub offset: u64,
+    pub bytes: u64,
+    /// The side file holding the cut bytes. `None` for a read-only open,
+    /// which leaves the tail in place and ignores it.
+    pub saved_to: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Store and delete records replayed (batch framing not counted).
+    pub records_replayed: u64,
+    /// Records that `Salvage` found damaged; their ids read as corruption.
+    pub damaged_records: u64,
+    pub torn_tail: Option<TornTail>,
+    /// The log was empty or shorter than its header (a crash while it was
+    /// being created) and was initialised afresh.
+    pub reinitialised: bool,
+    pub log_path: PathBuf,
+    pub duration: Duration,
+}
