@@ -24,6 +24,10 @@ pub enum Error {
     #[error("id {id} not found")]
     NotFound { id: u64 },
 
+    /// A report getter has nothing to report (no torn tail, say).
+    #[error("{0}")]
+    NothingToReport(&'static str),
+
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
@@ -70,7 +74,7 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::NothingToReport(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
             Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {

@@ -234,7 +234,7 @@ impl<V: Vfs> Store<V> {
         self.index.memory_bytes()
     }
 
-    fn check_payload(&self, id: u64, len: usize) -> Result<()> {
+    pub(crate) fn check_payload(&self, id: u64, len: usize) -> Result<()> {
         if len > self.opts.max_payload() {
             return Err(Error::InvalidArgument(format!(
                 "payload of id {id} is {len} bytes, over the limit of {} bytes",

@@ -1,0 +1,73 @@
+# walstore: `make run` builds and runs the C demo; `make test` runs every
+# check CI runs. Both work on a fresh machine with only Rust and gcc: the
+# pinned cbindgen is built into .tools/ on first use.
+
+CARGO      ?= cargo
+CC         ?= gcc
+CXX        ?= g++
+CBINDGEN_VERSION := 0.29.2
+TOOLS      := $(CURDIR)/.tools
+CBINDGEN   := $(TOOLS)/bin/cbindgen
+LIBDIR     := $(CURDIR)/target/release
+BUILD      := $(CURDIR)/build
+CFLAGS_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror -g
+SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LINK       := -L$(LIBDIR) -lwalstore -Wl,-rpath,$(LIBDIR)
+
+.PHONY: all lib run test rust-test lint header header-check c-test cpp-header-check clean
+
+all: lib
+
+# The cdylib carries the soname libwalstore.so.0 (build.rs); programs linked
+# against it look for that name, so it exists beside the unversioned one.
+lib:
+	$(CARGO) build --release --locked
+	ln -sf libwalstore.so $(LIBDIR)/libwalstore.so.0
+
+$(CBINDGEN):
+	@echo "== installing cbindgen $(CBINDGEN_VERSION) into $(TOOLS) (first run only)"
+	$(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --root $(TOOLS)
+
+header: $(CBINDGEN)
+	$(CBINDGEN) --quiet --config cbindgen.toml --crate walstore --output include/walstore.h
+
+# The header is the contract: it must be exactly what the code generates.
+header-check: $(CBINDGEN)
+	@mkdir -p $(BUILD)
+	$(CBINDGEN) --quiet --config cbindgen.toml --crate walstore --output $(BUILD)/walstore.h
+	@diff -u include/walstore.h $(BUILD)/walstore.h || { echo "include/walstore.h is stale: run 'make header' and commit it"; exit 1; }
+	@echo "== header-check: include/walstore.h matches the code"
+
+$(BUILD)/demo: examples-c/demo.c include/walstore.h lib
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_STRICT) -Iinclude examples-c/demo.c -o $@ $(LINK)
+
+$(BUILD)/test_walstore: examples-c/test_walstore.c include/walstore.h lib
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_STRICT) $(SANITIZE) -Iinclude examples-c/test_walstore.c -o $@ $(LINK) -lpthread
+
+run: $(BUILD)/demo
+	$(BUILD)/demo
+
+c-test: $(BUILD)/test_walstore
+	env -u RUST_BACKTRACE ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_walstore
+
+# The header must also compile as C++ (extern "C" guards, no C-only syntax).
+cpp-header-check:
+	@mkdir -p $(BUILD)
+	$(CXX) -std=c++11 -Wall -Wextra -Wpedantic -Werror -Iinclude -c examples-c/header_check.cpp -o $(BUILD)/header_check.o
+	@echo "== cpp-header-check: walstore.h compiles as C++11"
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+rust-test:
+	$(CARGO) test --locked --release
+
+test: lint header-check rust-test c-test cpp-header-check run
+	@echo "== make test: all checks passed"
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
