@@ -38,7 +38,10 @@ pub(crate) fn guard(name: &str, body: impl FnOnce() -> Result<()>) -> wal_status
             e.kind().into()
         }
         Err(p) => {
-            set_last_error(format!("{name}: panic inside walstore: {}", panic_message(&*p)));
+            set_last_error(format!(
+                "{name}: panic inside walstore: {}",
+                panic_message(&*p)
+            ));
             wal_status::WAL_PANIC
         }
     }
@@ -48,7 +51,10 @@ pub(crate) fn guard(name: &str, body: impl FnOnce() -> Result<()>) -> wal_status
 /// bool): a panic yields `fallback`.
 pub(crate) fn guard_value<T>(name: &str, fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| {
-        set_last_error(format!("{name}: panic inside walstore: {}", panic_message(&*p)));
+        set_last_error(format!(
+            "{name}: panic inside walstore: {}",
+            panic_message(&*p)
+        ));
         fallback
     })
 }
@@ -98,7 +104,9 @@ pub(crate) unsafe fn arg_bytes<'a>(data: *const u8, len: usize, name: &str) -> R
         return Ok(&[]);
     }
     if data.is_null() {
-        return Err(Error::InvalidArgument(format!("{name} is NULL but its length is {len}")));
+        return Err(Error::InvalidArgument(format!(
+            "{name} is NULL but its length is {len}"
+        )));
     }
     // SAFETY: non-NULL, and the caller vouches for len readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
@@ -137,9 +145,15 @@ mod tests {
     #[test]
     fn null_bytes_only_with_zero_length() {
         // SAFETY: NULL with len 0 is allowed and reads nothing.
-        assert_eq!(unsafe { arg_bytes(std::ptr::null(), 0, "data") }.unwrap(), b"");
+        assert_eq!(
+            unsafe { arg_bytes(std::ptr::null(), 0, "data") }.unwrap(),
+            b""
+        );
         // SAFETY: NULL with a length is rejected before any read.
         let e = unsafe { arg_bytes(std::ptr::null(), 5, "data") }.unwrap_err();
-        assert_eq!(e.to_string(), "invalid argument: data is NULL but its length is 5");
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: data is NULL but its length is 5"
+        );
     }
 }

@@ -123,7 +123,12 @@ pub unsafe extern "C" fn wal_close(w: *mut wal_t) -> wal_status {
 /// # Safety
 /// `w` is NULL or a live handle; a non-NULL `data` points to `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn wal_store(w: *mut wal_t, id: u64, data: *const u8, len: usize) -> wal_status {
+pub unsafe extern "C" fn wal_store(
+    w: *mut wal_t,
+    id: u64,
+    data: *const u8,
+    len: usize,
+) -> wal_status {
     guard("wal_store", || {
         // SAFETY: live handle by contract.
         let h = unsafe { handle(w) }?;
@@ -148,7 +153,11 @@ pub unsafe extern "C" fn wal_store(w: *mut wal_t, id: u64, data: *const u8, len:
 /// `w` is NULL or a live handle; a non-NULL `entries` points to `count`
 /// entries whose non-NULL `data` point to `len` bytes each.
 #[no_mangle]
-pub unsafe extern "C" fn wal_store_batch(w: *mut wal_t, entries: *const wal_entry, count: usize) -> wal_status {
+pub unsafe extern "C" fn wal_store_batch(
+    w: *mut wal_t,
+    entries: *const wal_entry,
+    count: usize,
+) -> wal_status {
     guard("wal_store_batch", || {
         // SAFETY: live handle by contract.
         let h = unsafe { handle(w) }?;
@@ -202,7 +211,9 @@ pub unsafe extern "C" fn wal_retrieve(
         let h = unsafe { handle(w) }?;
         check_out(out_len, "out_len")?;
         if buf.is_null() && cap > 0 {
-            return Err(Error::InvalidArgument(format!("buf is NULL but cap is {cap}")));
+            return Err(Error::InvalidArgument(format!(
+                "buf is NULL but cap is {cap}"
+            )));
         }
         let needed = h.store.payload_len(id)?;
         let r = if needed > cap {
@@ -343,7 +354,12 @@ pub unsafe extern "C" fn wal_should_snapshot(w: *const wal_t) -> bool {
 }
 
 /// Reads one u64 fact about the handle into `*out`.
-fn getter(name: &str, w: *const wal_t, out: *mut u64, f: impl FnOnce(&Store) -> Result<u64>) -> wal_status {
+fn getter(
+    name: &str,
+    w: *const wal_t,
+    out: *mut u64,
+    f: impl FnOnce(&Store) -> Result<u64>,
+) -> wal_status {
     guard(name, || {
         // SAFETY: live handle by contract of every getter.
         let h = unsafe { handle(w) }?;
@@ -402,13 +418,22 @@ pub unsafe extern "C" fn wal_open_damaged_records(w: *const wal_t, out: *mut u64
 /// # Safety
 /// `w` is NULL or a live handle; `offset` and `bytes` are NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn wal_open_torn_tail(w: *const wal_t, offset: *mut u64, bytes: *mut u64) -> wal_status {
+pub unsafe extern "C" fn wal_open_torn_tail(
+    w: *const wal_t,
+    offset: *mut u64,
+    bytes: *mut u64,
+) -> wal_status {
     guard("wal_open_torn_tail", || {
         // SAFETY: live handle by contract.
         let h = unsafe { handle(w) }?;
         check_out(offset, "offset")?;
         check_out(bytes, "bytes")?;
-        let t = h.store.open_report().torn_tail.as_ref().ok_or_else(no_tail)?;
+        let t = h
+            .store
+            .open_report()
+            .torn_tail
+            .as_ref()
+            .ok_or_else(no_tail)?;
         // SAFETY: both checked non-NULL above.
         unsafe {
             write_out(offset, t.offset);
@@ -427,7 +452,10 @@ pub unsafe extern "C" fn wal_open_torn_tail(w: *const wal_t, offset: *mut u64, b
 /// # Safety
 /// `w` is NULL or a live handle; `path` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn wal_open_torn_tail_path(w: *const wal_t, path: *mut *const c_char) -> wal_status {
+pub unsafe extern "C" fn wal_open_torn_tail_path(
+    w: *const wal_t,
+    path: *mut *const c_char,
+) -> wal_status {
     guard("wal_open_torn_tail_path", || {
         // SAFETY: live handle by contract.
         let h = unsafe { handle(w) }?;

@@ -97,13 +97,20 @@ pub unsafe extern "C" fn wal_options_free(opts: *mut wal_options) {
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.
 #[no_mangle]
-pub unsafe extern "C" fn wal_options_set_durability(opts: *mut wal_options, level: i32) -> wal_status {
+pub unsafe extern "C" fn wal_options_set_durability(
+    opts: *mut wal_options,
+    level: i32,
+) -> wal_status {
     with_opts("wal_options_set_durability", opts, |o| {
         o.set_durability(match level {
             0 => Durability::Fsync,
             1 => Durability::Flush,
             2 => Durability::None,
-            _ => return Err(Error::InvalidArgument(format!("unknown durability level {level}"))),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown durability level {level}"
+                )))
+            }
         });
         Ok(())
     })
@@ -115,13 +122,20 @@ pub unsafe extern "C" fn wal_options_set_durability(opts: *mut wal_options, leve
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.
 #[no_mangle]
-pub unsafe extern "C" fn wal_options_set_recovery_mode(opts: *mut wal_options, mode: i32) -> wal_status {
+pub unsafe extern "C" fn wal_options_set_recovery_mode(
+    opts: *mut wal_options,
+    mode: i32,
+) -> wal_status {
     with_opts("wal_options_set_recovery_mode", opts, |o| {
         o.set_recovery(match mode {
             0 => RecoveryMode::Strict,
             1 => RecoveryMode::Salvage,
             2 => RecoveryMode::Absolute,
-            _ => return Err(Error::InvalidArgument(format!("unknown recovery mode {mode}"))),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown recovery mode {mode}"
+                )))
+            }
         });
         Ok(())
     })
@@ -135,7 +149,10 @@ pub unsafe extern "C" fn wal_options_set_recovery_mode(opts: *mut wal_options, m
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.
 #[no_mangle]
-pub unsafe extern "C" fn wal_options_set_max_payload(opts: *mut wal_options, bytes: usize) -> wal_status {
+pub unsafe extern "C" fn wal_options_set_max_payload(
+    opts: *mut wal_options,
+    bytes: usize,
+) -> wal_status {
     with_opts("wal_options_set_max_payload", opts, |o| {
         o.set_max_payload(bytes).map(drop)
     })
@@ -149,7 +166,10 @@ pub unsafe extern "C" fn wal_options_set_max_payload(opts: *mut wal_options, byt
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.
 #[no_mangle]
-pub unsafe extern "C" fn wal_options_set_read_only(opts: *mut wal_options, read_only: bool) -> wal_status {
+pub unsafe extern "C" fn wal_options_set_read_only(
+    opts: *mut wal_options,
+    read_only: bool,
+) -> wal_status {
     with_opts("wal_options_set_read_only", opts, |o| {
         o.set_read_only(read_only);
         Ok(())
@@ -163,7 +183,10 @@ pub unsafe extern "C" fn wal_options_set_read_only(opts: *mut wal_options, read_
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.
 #[no_mangle]
-pub unsafe extern "C" fn wal_options_set_snapshot_threshold(opts: *mut wal_options, bytes: u64) -> wal_status {
+pub unsafe extern "C" fn wal_options_set_snapshot_threshold(
+    opts: *mut wal_options,
+    bytes: u64,
+) -> wal_status {
     with_opts("wal_options_set_snapshot_threshold", opts, |o| {
         o.set_snapshot_threshold(bytes);
         Ok(())
@@ -177,7 +200,10 @@ pub unsafe extern "C" fn wal_options_set_snapshot_threshold(opts: *mut wal_optio
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.
 #[no_mangle]
-pub unsafe extern "C" fn wal_options_set_write_buffer(opts: *mut wal_options, bytes: usize) -> wal_status {
+pub unsafe extern "C" fn wal_options_set_write_buffer(
+    opts: *mut wal_options,
+    bytes: usize,
+) -> wal_status {
     with_opts("wal_options_set_write_buffer", opts, |o| {
         o.set_write_buffer(bytes).map(drop)
     })

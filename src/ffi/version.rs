@@ -3,7 +3,6 @@
 use super::boundary::guard_value;
 use std::ffi::{c_char, c_int};
 
-
 /// The library's version, as "MAJOR.MINOR.PATCH" (a static string: do not
 /// free it). Each non-NULL argument receives one number. Compare with the
 /// `WAL_VERSION_*` macros to check that the header matches the library.
@@ -11,7 +10,11 @@ use std::ffi::{c_char, c_int};
 /// # Safety
 /// Each argument is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn wal_version(major: *mut c_int, minor: *mut c_int, patch: *mut c_int) -> *const c_char {
+pub unsafe extern "C" fn wal_version(
+    major: *mut c_int,
+    minor: *mut c_int,
+    patch: *mut c_int,
+) -> *const c_char {
     guard_value("wal_version", VERSION_CSTR.as_ptr(), || {
         for (p, v) in [
             (major, crate::VERSION_MAJOR),
@@ -27,11 +30,12 @@ pub unsafe extern "C" fn wal_version(major: *mut c_int, minor: *mut c_int, patch
     })
 }
 
-const VERSION_CSTR: &std::ffi::CStr =
-    match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-        Ok(c) => c,
-        Err(_) => panic!("the package version holds a NUL"),
-    };
+const VERSION_CSTR: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+) {
+    Ok(c) => c,
+    Err(_) => panic!("the package version holds a NUL"),
+};
 
 #[cfg(test)]
 mod tests {

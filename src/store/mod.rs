@@ -380,3 +380,6 @@ impl<V: Vfs> std::fmt::Debug for Store<V> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests;
