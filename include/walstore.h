@@ -36,7 +36,10 @@
  * Locking. One writable open per directory at a time, in this process or
  * any other (flock on the LOCK file); read-only opens share the lock with
  * each other. A second open gets WAL_LOCKED. Descriptors are opened with
- * O_CLOEXEC, so a forked child does not inherit the lock.
+ * O_CLOEXEC, so a child process that execs does not inherit the lock. Until
+ * it execs (or for ever, if it never does), a forked child shares the lock:
+ * a store closed and reopened by the parent meanwhile gets WAL_LOCKED. A
+ * read-only open needs the LOCK file a writer created; it creates nothing.
  */
 
 #ifndef WALSTORE_H
@@ -378,7 +381,8 @@ wal_status wal_log_position(const wal_t *w, uint64_t *out);
 
 /*
  Sets `*out` to the number of store and delete records the open replayed
- (batch framing records are not counted). Returns WAL_OK, or
+ (batch framing records are not counted; damaged records a SALVAGE open
+ marked are counted here and in `wal_open_damaged_records`). Returns WAL_OK, or
  WAL_INVALID_ARGUMENT for NULL `w` or `out`.
 
  # Safety

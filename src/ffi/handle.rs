@@ -382,7 +382,8 @@ pub unsafe extern "C" fn wal_log_position(w: *const wal_t, out: *mut u64) -> wal
 }
 
 /// Sets `*out` to the number of store and delete records the open replayed
-/// (batch framing records are not counted). Returns WAL_OK, or
+/// (batch framing records are not counted; damaged records a SALVAGE open
+/// marked are counted here and in `wal_open_damaged_records`). Returns WAL_OK, or
 /// WAL_INVALID_ARGUMENT for NULL `w` or `out`.
 ///
 /// # Safety

@@ -46,7 +46,8 @@ pub struct Replayed {
     /// End of the last whole record (or committed batch): new appends go here.
     pub valid_end: u64,
     pub last_seq: u64,
-    /// Store and delete records applied (batch framing not counted).
+    /// Store and delete records applied (batch framing not counted; damaged
+    /// records passed as `ReplayOp::Damaged` are counted).
     pub records: u64,
     /// Damaged records passed over in `Salvage` mode.
     pub damaged: u64,

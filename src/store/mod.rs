@@ -75,6 +75,7 @@ impl<V: Vfs> Store<V> {
     /// crash either all of them are there or none. A later entry for the
     /// same id wins. If any entry is invalid, nothing is written.
     pub fn store_batch(&self, entries: &[(u64, &[u8])]) -> Result<()> {
+        self.check_writable("store")?;
         for (id, data) in entries {
             self.check_payload(*id, data.len())?;
         }
@@ -234,6 +235,16 @@ impl<V: Vfs> Store<V> {
         self.index.memory_bytes()
     }
 
+    fn check_writable(&self, what: &str) -> Result<()> {
+        if self.opts.read_only() {
+            return Err(Error::InvalidArgument(format!(
+                "{what} refused: the store in {} was opened read-only",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_payload(&self, id: u64, len: usize) -> Result<()> {
         if len > self.opts.max_payload() {
             return Err(Error::InvalidArgument(format!(
@@ -251,28 +262,35 @@ impl<V: Vfs> Store<V> {
         what: &str,
         encode: impl FnOnce(&mut Appender, u64, &Index) -> Result<Vec<IndexOp>>,
     ) -> Result<()> {
-        if self.opts.read_only() {
-            return Err(Error::InvalidArgument(format!(
-                "{what} refused: the store in {} was opened read-only",
-                self.dir.display()
-            )));
-        }
+        self.check_writable(what)?;
         let mut ap = self.appender.lock();
         self.poison.check()?;
         ap.scratch.clear();
         let ops = encode(&mut ap, self.log_id, &self.index)?;
         let buffered = self.opts.durability() == Durability::None;
         ap.append(&self.file, &self.log_path, buffered, &self.poison)?;
-        self.written.store(ap.flushed_end(), Ordering::Release);
-        self.position.store(ap.end, Ordering::Release);
-        if self.opts.durability() == Durability::Fsync {
-            let end = ap.end;
+        let end = ap.end;
+        // Under Fsync the changes are queued before `written` moves past
+        // them: a sync leader that sees the new `written` must also find
+        // them in the queue, or it would mark them durable unpublished.
+        let unqueued = if self.opts.durability() == Durability::Fsync {
             self.commit.enqueue(end, ops);
-            drop(ap);
-            return self.wait_durable(end);
+            None
+        } else {
+            Some(ops)
+        };
+        self.written.store(ap.flushed_end(), Ordering::Release);
+        self.position.store(end, Ordering::Release);
+        match unqueued {
+            None => {
+                drop(ap);
+                self.wait_durable(end)
+            }
+            Some(ops) => {
+                ops.iter().for_each(|op| self.publish(op));
+                Ok(())
+            }
         }
-        ops.iter().for_each(|op| self.publish(op));
-        Ok(())
     }
 
     fn wait_durable(&self, end: u64) -> Result<()> {

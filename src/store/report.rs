@@ -16,7 +16,9 @@ pub struct TornTail {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Store and delete records replayed (batch framing not counted).
+    /// Store and delete records replayed (batch framing not counted;
+    /// damaged records a `Salvage` open marked are counted, and also in
+    /// `damaged_records`).
     pub records_replayed: u64,
     /// Records that `Salvage` found damaged; their ids read as corruption.
     pub damaged_records: u64,

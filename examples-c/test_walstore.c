@@ -1,0 +1,1707 @@
+/*
+ * test_walstore.c: the C test of walstore's public ABI (include/walstore.h).
+ *
+ * `make c-test` builds it with -std=c11 -Wall -Wextra -Wpedantic -Werror and
+ * ASan/UBSan (LeakSanitizer included) and runs it. It calls every function
+ * the header declares, reaches every status C can reach without fault
+ * injection, and asserts the exact status of every call. The first failed
+ * check prints file:line, the expression, the actual and expected status and
+ * wal_last_error(), then aborts.
+ *
+ * Every scenario works in its own fresh directory under /tmp
+ * (/tmp/walstore-ctest-XXXXXX), removed when the test passes.
+ *
+ * The on-disk layout the damage tests rely on (checked in section 4):
+ *   log = wal-0000000000000001.log = 64-byte file header + records;
+ *   record = 32-byte header [type u8 | flags u8 | reserved u16 |
+ *            payload len u32 LE | seq u64 LE | id u64 LE | payload CRC u32 |
+ *            header CRC u32] + payload.
+ * So in a fresh store the first record starts at byte 64 and its payload at
+ * byte 96, and equal-sized records of L bytes sit 32 + L bytes apart.
+ */
+#define _XOPEN_SOURCE 700
+
+#include "walstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/* Check macros                                                             */
+/* ------------------------------------------------------------------------ */
+
+static atomic_ulong g_checks;
+/* Bit s is set once a CHECK_STATUS expecting status s has passed. */
+static atomic_uint g_reached;
+
+#define MAX_DIRS 64
+static char g_dirs[MAX_DIRS][64];
+static int g_ndirs;
+
+static const char *status_name(wal_status s)
+{
+    static const char *const names[] = {
+        "WAL_OK",         "WAL_NOT_FOUND",  "WAL_INVALID_ARGUMENT", "WAL_BUFFER_TOO_SMALL",
+        "WAL_IO",         "WAL_NO_SPACE",   "WAL_CORRUPTION",       "WAL_LOCKED",
+        "WAL_INCOMPATIBLE", "WAL_POISONED", "WAL_PANIC",
+    };
+    if (s >= 0 && s <= 10) {
+        return names[s];
+    }
+    return "(unknown status value)";
+}
+
+/* wal_last_error() is valid only until the next walstore call on this
+ * thread, so it is copied before anything else is called. */
+static void copy_last_error(char *buf, size_t cap)
+{
+    const char *e = wal_last_error();
+    snprintf(buf, cap, "%s", e != NULL ? e : "(NULL)");
+}
+
+static void print_left_dirs(void)
+{
+    for (int i = 0; i < g_ndirs; i++) {
+        if (g_dirs[i][0] != '\0') {
+            fprintf(stderr, "  temp dir left for inspection: %s\n", g_dirs[i]);
+        }
+    }
+}
+
+static void fail_check(const char *file, int line, const char *expr)
+{
+    char err[2048];
+    copy_last_error(err, sizeof err);
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n  wal_last_error(): \"%s\"\n", file, line, expr, err);
+    print_left_dirs();
+    abort();
+}
+
+static void fail_status(const char *file, int line, const char *expr, wal_status got, wal_status want)
+{
+    char err[2048];
+    copy_last_error(err, sizeof err);
+    fprintf(stderr,
+            "%s:%d: CHECK_STATUS failed: %s\n"
+            "  got      %s (%d, \"%s\")\n"
+            "  expected %s (%d, \"%s\")\n"
+            "  wal_last_error(): \"%s\"\n",
+            file, line, expr, status_name(got), (int)got, wal_status_str(got), status_name(want),
+            (int)want, wal_status_str(want), err);
+    print_left_dirs();
+    abort();
+}
+
+#define CHECK_AT(file, line, cond)                                                                 \
+    do {                                                                                           \
+        atomic_fetch_add(&g_checks, 1);                                                            \
+        if (!(cond)) {                                                                             \
+            fail_check((file), (line), #cond);                                                     \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_STATUS_AT(file, line, call, expected)                                                \
+    do {                                                                                           \
+        atomic_fetch_add(&g_checks, 1);                                                            \
+        wal_status got_ = (call);                                                                  \
+        wal_status want_ = (expected);                                                             \
+        if (got_ != want_) {                                                                       \
+            fail_status((file), (line), #call, got_, want_);                                       \
+        }                                                                                          \
+        if (want_ >= 0 && want_ < 32) {                                                            \
+            atomic_fetch_or(&g_reached, 1u << want_);                                              \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK(cond) CHECK_AT(__FILE__, __LINE__, cond)
+#define CHECK_STATUS(call, expected) CHECK_STATUS_AT(__FILE__, __LINE__, call, expected)
+
+/* The last error on this thread is non-empty and starts with "fn: ". */
+static void check_error_names(const char *file, int line, const char *fn)
+{
+    const char *e = wal_last_error();
+    size_t n = strlen(fn);
+    CHECK_AT(file, line, e != NULL);
+    CHECK_AT(file, line, strncmp(e, fn, n) == 0 && e[n] == ':' && e[n + 1] == ' ' && e[n + 2] != '\0');
+}
+#define CHECK_ERR(fn) check_error_names(__FILE__, __LINE__, (fn))
+
+/* The last error on this thread contains `needle`. */
+#define CHECK_ERR_HAS(needle) CHECK(strstr(wal_last_error(), (needle)) != NULL)
+
+static void section(const char *name)
+{
+    printf("== %s\n", name);
+    fflush(stdout);
+}
+
+/* Sentinels: an output must still hold these after a failed call. */
+static char g_sentinel_obj;
+#define WAL_SENTINEL ((wal_t *)(void *)&g_sentinel_obj)
+#define BUF_SENTINEL ((uint8_t *)(void *)&g_sentinel_obj)
+#define STR_SENTINEL ((const char *)&g_sentinel_obj)
+#define LEN_SENTINEL ((size_t)0x5E5E5E5Eu)
+#define U64_SENTINEL ((uint64_t)0xDEADBEEFCAFEF00Dull)
+
+/* ------------------------------------------------------------------------ */
+/* Files and directories                                                    */
+/* ------------------------------------------------------------------------ */
+
+static const char *new_dir(void)
+{
+    CHECK(g_ndirs < MAX_DIRS);
+    char *d = g_dirs[g_ndirs++];
+    strcpy(d, "/tmp/walstore-ctest-XXXXXX");
+    CHECK(mkdtemp(d) != NULL);
+    return d;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
+static int remove_all_dirs(void)
+{
+    int removed = 0;
+    for (int i = 0; i < g_ndirs; i++) {
+        if (g_dirs[i][0] == '\0') {
+            continue;
+        }
+        CHECK(nftw(g_dirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0);
+        struct stat st;
+        CHECK(stat(g_dirs[i], &st) != 0 && errno == ENOENT);
+        g_dirs[i][0] = '\0';
+        removed++;
+    }
+    return removed;
+}
+
+static void log_path(const char *dir, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/wal-0000000000000001.log", dir);
+    CHECK(n > 0 && (size_t)n < cap);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    return (long long)st.st_size;
+}
+
+/* The whole file, malloc'd (at least 1 byte so it is never NULL). */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0);
+    size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n + 1);
+    CHECK(buf != NULL);
+    CHECK(pread(fd, buf, n, 0) == (ssize_t)n);
+    CHECK(close(fd) == 0);
+    *len = n;
+    return buf;
+}
+
+static bool file_equals(const char *path, const uint8_t *want, size_t want_len)
+{
+    size_t len = 0;
+    uint8_t *got = slurp(path, &len);
+    bool same = len == want_len && memcmp(got, want, len) == 0;
+    free(got);
+    return same;
+}
+
+static void write_whole(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    CHECK(write(fd, data, len) == (ssize_t)len);
+    CHECK(close(fd) == 0);
+}
+
+static void append_raw(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0);
+    CHECK(write(fd, data, len) == (ssize_t)len);
+    CHECK(close(fd) == 0);
+}
+
+/* XORs one byte of a file in place with pread/pwrite. */
+static void flip_byte(const char *path, off_t off)
+{
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    uint8_t b = 0;
+    CHECK(pread(fd, &b, 1, off) == 1);
+    b ^= 0xFF;
+    CHECK(pwrite(fd, &b, 1, off) == 1);
+    CHECK(close(fd) == 0);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* CRC-32 (IEEE 802.3, the zlib one): what the file header's CRC uses. */
+static uint32_t crc32_ieee(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) {
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+        }
+    }
+    return ~c;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Payloads and store helpers                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Deterministic bytes for (id, version). */
+static void fill(uint8_t *buf, size_t len, uint64_t id, unsigned version)
+{
+    uint64_t x = id * 0x9E3779B97F4A7C15ull + (uint64_t)version * 0xBF58476D1CE4E5B9ull + 1;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        buf[i] = (uint8_t)((x * 0x2545F4914F6CDD1Dull) >> 56);
+    }
+}
+
+/* Both read paths return exactly `len` bytes equal to `data`. */
+static void expect_payload(const char *file, int line, wal_t *w, uint64_t id, const uint8_t *data, size_t len)
+{
+    size_t cap = len + 8;
+    uint8_t *buf = malloc(cap);
+    CHECK_AT(file, line, buf != NULL);
+    size_t out_len = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, wal_retrieve(w, id, buf, cap, &out_len), WAL_OK);
+    CHECK_AT(file, line, out_len == len);
+    CHECK_AT(file, line, len == 0 || memcmp(buf, data, len) == 0);
+    free(buf);
+
+    uint8_t *p = NULL;
+    size_t plen = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, wal_retrieve_alloc(w, id, &p, &plen), WAL_OK);
+    CHECK_AT(file, line, p != NULL);
+    CHECK_AT(file, line, plen == len);
+    CHECK_AT(file, line, len == 0 || memcmp(p, data, len) == 0);
+    wal_buf_free(p);
+}
+#define EXPECT_PAYLOAD(w, id, data, len) expect_payload(__FILE__, __LINE__, (w), (id), (data), (len))
+
+static void expect_version(const char *file, int line, wal_t *w, uint64_t id, unsigned version, size_t len)
+{
+    uint8_t *want = malloc(len + 1);
+    CHECK_AT(file, line, want != NULL);
+    fill(want, len, id, version);
+    expect_payload(file, line, w, id, want, len);
+    free(want);
+}
+#define EXPECT_VERSION(w, id, version, len) expect_version(__FILE__, __LINE__, (w), (id), (version), (len))
+
+/* Both read paths say WAL_NOT_FOUND and leave their outputs alone. */
+static void expect_not_found(const char *file, int line, wal_t *w, uint64_t id)
+{
+    uint8_t buf[8];
+    size_t out_len = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, wal_retrieve(w, id, buf, sizeof buf, &out_len), WAL_NOT_FOUND);
+    CHECK_AT(file, line, out_len == LEN_SENTINEL);
+    CHECK_STATUS_AT(file, line, wal_retrieve(w, id, NULL, 0, &out_len), WAL_NOT_FOUND);
+    CHECK_AT(file, line, out_len == LEN_SENTINEL);
+    uint8_t *p = BUF_SENTINEL;
+    size_t plen = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, wal_retrieve_alloc(w, id, &p, &plen), WAL_NOT_FOUND);
+    CHECK_AT(file, line, p == BUF_SENTINEL && plen == LEN_SENTINEL);
+}
+#define EXPECT_NOT_FOUND(w, id) expect_not_found(__FILE__, __LINE__, (w), (id))
+
+static void store_version(const char *file, int line, wal_t *w, uint64_t id, unsigned version, size_t len)
+{
+    uint8_t *data = malloc(len + 1);
+    CHECK_AT(file, line, data != NULL);
+    fill(data, len, id, version);
+    CHECK_STATUS_AT(file, line, wal_store(w, id, data, len), WAL_OK);
+    free(data);
+}
+#define STORE_VERSION(w, id, version, len) store_version(__FILE__, __LINE__, (w), (id), (version), (len))
+
+static uint64_t log_position(wal_t *w)
+{
+    uint64_t pos = U64_SENTINEL;
+    CHECK_STATUS(wal_log_position(w, &pos), WAL_OK);
+    CHECK(pos != U64_SENTINEL);
+    return pos;
+}
+
+static uint64_t records_replayed(wal_t *w)
+{
+    uint64_t n = U64_SENTINEL;
+    CHECK_STATUS(wal_open_records_replayed(w, &n), WAL_OK);
+    return n;
+}
+
+static uint64_t damaged_records(wal_t *w)
+{
+    uint64_t n = U64_SENTINEL;
+    CHECK_STATUS(wal_open_damaged_records(w, &n), WAL_OK);
+    return n;
+}
+
+/* The open found no torn tail: both getters say WAL_NOT_FOUND and leave
+ * their outputs alone. */
+static void expect_no_torn_tail(const char *file, int line, wal_t *w)
+{
+    uint64_t off = U64_SENTINEL, bytes = U64_SENTINEL;
+    CHECK_STATUS_AT(file, line, wal_open_torn_tail(w, &off, &bytes), WAL_NOT_FOUND);
+    CHECK_AT(file, line, off == U64_SENTINEL && bytes == U64_SENTINEL);
+    const char *path = STR_SENTINEL;
+    CHECK_STATUS_AT(file, line, wal_open_torn_tail_path(w, &path), WAL_NOT_FOUND);
+    CHECK_AT(file, line, path == STR_SENTINEL);
+}
+#define EXPECT_NO_TORN_TAIL(w) expect_no_torn_tail(__FILE__, __LINE__, (w))
+
+/* Opens `dir` with the given durability / recovery / read-only options. */
+static wal_status open_with(const char *dir, int32_t durability, int32_t recovery, bool read_only, wal_t **out)
+{
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_durability(o, durability), WAL_OK);
+    CHECK_STATUS(wal_options_set_recovery_mode(o, recovery), WAL_OK);
+    CHECK_STATUS(wal_options_set_read_only(o, read_only), WAL_OK);
+    wal_status s = wal_open(dir, o, out);
+    wal_options_free(o); /* wal_open copied what it needs */
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* 1. wal_last_error, wal_version, wal_status_str                           */
+/* ------------------------------------------------------------------------ */
+
+static void test_version_and_strings(void)
+{
+    section("version, wal_status_str, wal_last_error before any failure");
+
+    int maj = -1, min = -1, pat = -1;
+    const char *v = wal_version(&maj, &min, &pat);
+    CHECK(v != NULL);
+    CHECK(maj == WAL_VERSION_MAJOR && min == WAL_VERSION_MINOR && pat == WAL_VERSION_PATCH);
+    CHECK(strcmp(v, WAL_VERSION_STRING) == 0);
+    char expect[64];
+    snprintf(expect, sizeof expect, "%d.%d.%d", maj, min, pat);
+    CHECK(strcmp(v, expect) == 0);
+    CHECK(wal_version(NULL, NULL, NULL) == v || strcmp(wal_version(NULL, NULL, NULL), v) == 0);
+    int only_minor = -1;
+    CHECK(strcmp(wal_version(NULL, &only_minor, NULL), WAL_VERSION_STRING) == 0);
+    CHECK(only_minor == WAL_VERSION_MINOR);
+    printf("   library %s, header %s\n", v, WAL_VERSION_STRING);
+
+    for (int32_t s = 0; s <= 10; s++) {
+        const char *str = wal_status_str(s);
+        CHECK(str != NULL && str[0] != '\0');
+        CHECK(strcmp(str, "unknown status") != 0);
+    }
+    const int32_t unknown[] = {11, 999, -1, INT32_MIN, INT32_MAX};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        const char *str = wal_status_str(unknown[i]);
+        CHECK(str != NULL && strcmp(str, "unknown status") == 0);
+    }
+
+    /* None of the calls above can fail, so there is still no message. */
+    const char *e = wal_last_error();
+    CHECK(e != NULL && e[0] == '\0');
+}
+
+/* ------------------------------------------------------------------------ */
+/* 2. Options                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void test_options(void)
+{
+    section("options: setters, NULL and out-of-range values");
+
+    wal_options_free(NULL); /* no-op */
+
+    CHECK_STATUS(wal_options_set_durability(NULL, WAL_DURABILITY_FSYNC), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_durability");
+    CHECK_STATUS(wal_options_set_recovery_mode(NULL, WAL_RECOVERY_STRICT), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_recovery_mode");
+    CHECK_STATUS(wal_options_set_max_payload(NULL, 100), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_max_payload");
+    CHECK_STATUS(wal_options_set_read_only(NULL, true), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_read_only");
+    CHECK_STATUS(wal_options_set_snapshot_threshold(NULL, 1000), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_snapshot_threshold");
+    CHECK_STATUS(wal_options_set_write_buffer(NULL, 4096), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_write_buffer");
+
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+
+    CHECK_STATUS(wal_options_set_durability(o, WAL_DURABILITY_FSYNC), WAL_OK);
+    CHECK_STATUS(wal_options_set_durability(o, WAL_DURABILITY_FLUSH), WAL_OK);
+    CHECK_STATUS(wal_options_set_durability(o, WAL_DURABILITY_NONE), WAL_OK);
+    CHECK_STATUS(wal_options_set_durability(o, -1), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_durability");
+    CHECK_STATUS(wal_options_set_durability(o, 3), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_options_set_durability(o, INT32_MAX), WAL_INVALID_ARGUMENT);
+
+    CHECK_STATUS(wal_options_set_recovery_mode(o, WAL_RECOVERY_STRICT), WAL_OK);
+    CHECK_STATUS(wal_options_set_recovery_mode(o, WAL_RECOVERY_SALVAGE), WAL_OK);
+    CHECK_STATUS(wal_options_set_recovery_mode(o, WAL_RECOVERY_ABSOLUTE), WAL_OK);
+    CHECK_STATUS(wal_options_set_recovery_mode(o, -1), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_recovery_mode");
+    CHECK_STATUS(wal_options_set_recovery_mode(o, 3), WAL_INVALID_ARGUMENT);
+
+    CHECK_STATUS(wal_options_set_max_payload(o, 1), WAL_OK);
+    CHECK_STATUS(wal_options_set_max_payload(o, (size_t)UINT32_MAX), WAL_OK); /* 4 GiB - 1 */
+    CHECK_STATUS(wal_options_set_max_payload(o, 0), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_max_payload");
+#if SIZE_MAX > UINT32_MAX
+    CHECK_STATUS(wal_options_set_max_payload(o, (size_t)UINT32_MAX + 1), WAL_INVALID_ARGUMENT);
+#endif
+    CHECK_STATUS(wal_options_set_max_payload(o, SIZE_MAX), WAL_INVALID_ARGUMENT);
+
+    CHECK_STATUS(wal_options_set_write_buffer(o, 1), WAL_OK);
+    CHECK_STATUS(wal_options_set_write_buffer(o, (size_t)1 << 30), WAL_OK);
+    CHECK_STATUS(wal_options_set_write_buffer(o, 0), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_write_buffer");
+    CHECK_STATUS(wal_options_set_write_buffer(o, ((size_t)1 << 30) + 1), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_options_set_write_buffer(o, SIZE_MAX), WAL_INVALID_ARGUMENT);
+
+    CHECK_STATUS(wal_options_set_read_only(o, true), WAL_OK);
+    CHECK_STATUS(wal_options_set_read_only(o, false), WAL_OK);
+    CHECK_STATUS(wal_options_set_snapshot_threshold(o, 0), WAL_OK);
+    CHECK_STATUS(wal_options_set_snapshot_threshold(o, UINT64_MAX), WAL_OK);
+
+    /* A refused value leaves the option as it was: the limit stays 100. */
+    const char *dir = new_dir();
+    CHECK_STATUS(wal_options_set_max_payload(o, 100), WAL_OK);
+    CHECK_STATUS(wal_options_set_max_payload(o, 0), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_options_set_max_payload(o, SIZE_MAX), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_options_set_durability(o, WAL_DURABILITY_FLUSH), WAL_OK);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    wal_options_free(o); /* the handle does not need the options any more */
+    uint8_t big[101];
+    fill(big, sizeof big, 1, 1);
+    CHECK_STATUS(wal_store(w, 1, big, 101), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store");
+    CHECK_STATUS(wal_store(w, 1, big, 100), WAL_OK);
+    EXPECT_PAYLOAD(w, 1, big, 100);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 3. wal_open arguments                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void test_open_arguments(void)
+{
+    section("wal_open: NULL/empty arguments, missing and non-directory paths");
+
+    const char *dir = new_dir();
+    wal_t *w = WAL_SENTINEL;
+
+    CHECK_STATUS(wal_open(NULL, NULL, &w), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_open");
+    CHECK(w == WAL_SENTINEL);
+    CHECK_STATUS(wal_open("", NULL, &w), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_open");
+    CHECK(w == WAL_SENTINEL);
+    CHECK_STATUS(wal_open(dir, NULL, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_open");
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_open(NULL, o, &w), WAL_INVALID_ARGUMENT);
+    CHECK(w == WAL_SENTINEL);
+
+    /* Read-only open of a missing directory: WAL_IO, and nothing created. */
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/missing", dir);
+    CHECK_STATUS(wal_options_set_read_only(o, true), WAL_OK);
+    CHECK_STATUS(wal_open(missing, o, &w), WAL_IO);
+    CHECK_ERR("wal_open");
+    CHECK(w == WAL_SENTINEL);
+    CHECK(!exists(missing));
+
+    /* A regular file where the directory should be: WAL_IO. */
+    char notdir[128];
+    snprintf(notdir, sizeof notdir, "%s/plainfile", dir);
+    write_whole(notdir, "x", 1);
+    CHECK_STATUS(wal_options_set_read_only(o, false), WAL_OK);
+    CHECK_STATUS(wal_open(notdir, o, &w), WAL_IO);
+    CHECK_ERR("wal_open");
+    CHECK(w == WAL_SENTINEL);
+    CHECK_STATUS(wal_options_set_read_only(o, true), WAL_OK);
+    CHECK_STATUS(wal_open(notdir, o, &w), WAL_IO);
+    CHECK(w == WAL_SENTINEL);
+    wal_options_free(o);
+
+    /* A writable open creates what is missing. */
+    char fresh[128];
+    snprintf(fresh, sizeof fresh, "%s/newstore", dir);
+    w = NULL;
+    CHECK_STATUS(wal_open(fresh, NULL, &w), WAL_OK);
+    CHECK(w != NULL && w != WAL_SENTINEL);
+    char lp[192], lock[192];
+    log_path(fresh, lp, sizeof lp);
+    snprintf(lock, sizeof lock, "%s/LOCK", fresh);
+    CHECK(exists(lp) && exists(lock));
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 4. Basic calls, NULL arguments on every function, on-disk layout         */
+/* ------------------------------------------------------------------------ */
+
+static void test_basics(void)
+{
+    section("store/retrieve/delete, buffer sizes, NULL arguments, zero-length payloads");
+
+    const char *dir = new_dir();
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(w != NULL);
+    CHECK(log_position(w) == 64); /* just the file header */
+    CHECK(records_replayed(w) == 0);
+    CHECK(damaged_records(w) == 0);
+    EXPECT_NO_TORN_TAIL(w);
+
+    static const uint8_t hello[] = "hello, walstore";
+    const size_t n = sizeof hello - 1;
+    CHECK_STATUS(wal_store(w, 1, hello, n), WAL_OK);
+    CHECK(log_position(w) == 64 + 32 + n);
+    EXPECT_PAYLOAD(w, 1, hello, n);
+
+    /* The layout the damage tests rely on. */
+    {
+        size_t flen = 0;
+        uint8_t *f = slurp(lp, &flen);
+        CHECK(flen == 64 + 32 + n);
+        CHECK(memcmp(f, "WALSTORE", 8) == 0);
+        CHECK(le32(f + 8) == 1);
+        CHECK(le32(f + 60) == crc32_ieee(f, 60));
+        CHECK(f[64] == 1);              /* Put */
+        CHECK(le32(f + 64 + 4) == n);   /* payload length */
+        CHECK(le64(f + 64 + 16) == 1);  /* id */
+        CHECK(memcmp(f + 96, hello, n) == 0);
+        free(f);
+    }
+
+    /* Exact capacity, bigger capacity, too small, size query. */
+    uint8_t buf[64];
+    size_t out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 1, buf, n, &out_len), WAL_OK);
+    CHECK(out_len == n && memcmp(buf, hello, n) == 0);
+    uint8_t small[4];
+    memset(small, 0xAB, sizeof small);
+    out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 1, small, sizeof small, &out_len), WAL_BUFFER_TOO_SMALL);
+    CHECK_ERR("wal_retrieve");
+    CHECK(out_len == n);
+    CHECK(small[0] == 0xAB && small[1] == 0xAB && small[2] == 0xAB && small[3] == 0xAB);
+    out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 1, buf, n - 1, &out_len), WAL_BUFFER_TOO_SMALL);
+    CHECK(out_len == n);
+    out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 1, NULL, 0, &out_len), WAL_BUFFER_TOO_SMALL); /* size query */
+    CHECK(out_len == n);
+
+    /* Unknown ids. */
+    EXPECT_NOT_FOUND(w, 2);
+    CHECK_ERR("wal_retrieve_alloc");
+    out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 2, buf, sizeof buf, &out_len), WAL_NOT_FOUND);
+    CHECK_ERR("wal_retrieve");
+    uint64_t pos = log_position(w);
+    CHECK_STATUS(wal_delete(w, 2), WAL_NOT_FOUND);
+    CHECK_ERR("wal_delete");
+    CHECK(log_position(w) == pos); /* wrote nothing */
+
+    /* Every NULL where NULL is not allowed: WAL_INVALID_ARGUMENT, outputs
+     * untouched, nothing written. */
+    CHECK_STATUS(wal_store(NULL, 1, hello, n), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store");
+    CHECK_STATUS(wal_store(w, 2, NULL, 5), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store");
+    wal_entry one = {3, hello, n};
+    CHECK_STATUS(wal_store_batch(NULL, &one, 1), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store_batch");
+    CHECK_STATUS(wal_store_batch(w, NULL, 2), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store_batch");
+    out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(NULL, 1, buf, sizeof buf, &out_len), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_retrieve");
+    CHECK(out_len == LEN_SENTINEL);
+    CHECK_STATUS(wal_retrieve(w, 1, buf, sizeof buf, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_retrieve");
+    CHECK_STATUS(wal_retrieve(w, 1, NULL, 5, &out_len), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_retrieve");
+    CHECK(out_len == LEN_SENTINEL);
+    uint8_t *p = BUF_SENTINEL;
+    size_t plen = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve_alloc(NULL, 1, &p, &plen), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_retrieve_alloc");
+    CHECK(p == BUF_SENTINEL && plen == LEN_SENTINEL);
+    CHECK_STATUS(wal_retrieve_alloc(w, 1, NULL, &plen), WAL_INVALID_ARGUMENT);
+    CHECK(plen == LEN_SENTINEL);
+    CHECK_STATUS(wal_retrieve_alloc(w, 1, &p, NULL), WAL_INVALID_ARGUMENT);
+    CHECK(p == BUF_SENTINEL);
+    CHECK_STATUS(wal_delete(NULL, 1), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete");
+    CHECK_STATUS(wal_sync(NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_sync");
+    CHECK(wal_should_snapshot(NULL) == false);
+    uint64_t u = U64_SENTINEL, u2 = U64_SENTINEL;
+    CHECK_STATUS(wal_log_position(NULL, &u), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_log_position");
+    CHECK_STATUS(wal_log_position(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_records_replayed(NULL, &u), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_open_records_replayed");
+    CHECK_STATUS(wal_open_records_replayed(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_damaged_records(NULL, &u), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_open_damaged_records");
+    CHECK_STATUS(wal_open_damaged_records(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_torn_tail(NULL, &u, &u2), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_open_torn_tail");
+    CHECK_STATUS(wal_open_torn_tail(w, NULL, &u2), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_torn_tail(w, &u, NULL), WAL_INVALID_ARGUMENT);
+    CHECK(u == U64_SENTINEL && u2 == U64_SENTINEL);
+    const char *tp = STR_SENTINEL;
+    CHECK_STATUS(wal_open_torn_tail_path(NULL, &tp), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_open_torn_tail_path");
+    CHECK(tp == STR_SENTINEL);
+    CHECK_STATUS(wal_open_torn_tail_path(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK(log_position(w) == pos);
+    EXPECT_NOT_FOUND(w, 2);
+    EXPECT_NOT_FOUND(w, 3);
+
+    /* Zero-length payloads, with NULL and with non-NULL data. */
+    CHECK_STATUS(wal_store(w, 10, NULL, 0), WAL_OK);
+    CHECK_STATUS(wal_store(w, 11, hello, 0), WAL_OK);
+    out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 10, NULL, 0, &out_len), WAL_OK);
+    CHECK(out_len == 0);
+    out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 10, buf, sizeof buf, &out_len), WAL_OK);
+    CHECK(out_len == 0);
+    p = NULL;
+    plen = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve_alloc(w, 10, &p, &plen), WAL_OK);
+    CHECK(p != NULL && plen == 0);
+    wal_buf_free(p);
+    EXPECT_PAYLOAD(w, 11, NULL, 0);
+
+    /* Overwrite, then delete. */
+    static const uint8_t second[] = "second version, longer than the first one";
+    CHECK_STATUS(wal_store(w, 1, second, sizeof second - 1), WAL_OK);
+    EXPECT_PAYLOAD(w, 1, second, sizeof second - 1);
+    CHECK_STATUS(wal_store(w, 1, hello, 5), WAL_OK); /* and shorter again */
+    EXPECT_PAYLOAD(w, 1, hello, 5);
+    CHECK_STATUS(wal_delete(w, 1), WAL_OK);
+    EXPECT_NOT_FOUND(w, 1);
+    CHECK_STATUS(wal_delete(w, 1), WAL_NOT_FOUND);
+    CHECK_STATUS(wal_delete(w, 10), WAL_OK);
+    EXPECT_NOT_FOUND(w, 10);
+
+    /* Extreme ids. */
+    STORE_VERSION(w, 0, 1, 33);
+    STORE_VERSION(w, UINT64_MAX, 1, 34);
+    EXPECT_VERSION(w, 0, 1, 33);
+    EXPECT_VERSION(w, UINT64_MAX, 1, 34);
+
+    /* A store after delete brings the id back. */
+    STORE_VERSION(w, 1, 7, 70);
+    EXPECT_VERSION(w, 1, 7, 70);
+
+    CHECK_STATUS(wal_sync(w), WAL_OK);
+    wal_buf_free(NULL);
+    CHECK_STATUS(wal_close(NULL), WAL_OK);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* Everything survives a reopen: 1 store + 2 zero-length + 2 overwrites +
+     * 2 deletes + 2 extreme ids + 1 re-store = 10 records. */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == 10);
+    CHECK(damaged_records(w) == 0);
+    EXPECT_NO_TORN_TAIL(w);
+    CHECK(log_position(w) == (uint64_t)file_size(lp));
+    EXPECT_VERSION(w, 1, 7, 70);
+    EXPECT_NOT_FOUND(w, 10);
+    EXPECT_PAYLOAD(w, 11, NULL, 0);
+    EXPECT_VERSION(w, 0, 1, 33);
+    EXPECT_VERSION(w, UINT64_MAX, 1, 34);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 5. Batches and the payload limit                                         */
+/* ------------------------------------------------------------------------ */
+
+static void test_batches_and_limit(void)
+{
+    section("batches: later entry wins, count 0, an invalid entry rejects the whole batch, max payload");
+
+    const char *dir = new_dir();
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_max_payload(o, 100), WAL_OK);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    wal_options_free(o);
+
+    uint8_t a[5], b[7], c[3], big[101], max[100];
+    fill(a, sizeof a, 10, 1);
+    fill(b, sizeof b, 11, 1);
+    fill(c, sizeof c, 10, 2);
+    fill(big, sizeof big, 31, 1);
+    fill(max, sizeof max, 60, 1);
+
+    wal_entry e1[] = {{10, a, sizeof a}, {11, b, sizeof b}, {10, c, sizeof c}};
+    CHECK_STATUS(wal_store_batch(w, e1, 3), WAL_OK);
+    EXPECT_PAYLOAD(w, 10, c, sizeof c); /* the later entry won */
+    EXPECT_PAYLOAD(w, 11, b, sizeof b);
+
+    uint64_t pos = log_position(w);
+    CHECK_STATUS(wal_store_batch(w, e1, 0), WAL_OK);
+    CHECK_STATUS(wal_store_batch(w, NULL, 0), WAL_OK);
+    CHECK(log_position(w) == pos);
+
+    /* NULL data with a length, in the middle: nothing of the batch lands. */
+    wal_entry e2[] = {{20, a, sizeof a}, {21, NULL, 4}, {22, b, sizeof b}, {11, c, sizeof c}};
+    CHECK_STATUS(wal_store_batch(w, e2, 4), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store_batch");
+    EXPECT_NOT_FOUND(w, 20);
+    EXPECT_NOT_FOUND(w, 21);
+    EXPECT_NOT_FOUND(w, 22);
+    EXPECT_PAYLOAD(w, 11, b, sizeof b);
+    CHECK(log_position(w) == pos);
+
+    /* One payload over the limit, last: nothing of the batch lands. */
+    wal_entry e3[] = {{30, a, sizeof a}, {11, c, sizeof c}, {31, big, sizeof big}};
+    CHECK_STATUS(wal_store_batch(w, e3, 3), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store_batch");
+    EXPECT_NOT_FOUND(w, 30);
+    EXPECT_NOT_FOUND(w, 31);
+    EXPECT_PAYLOAD(w, 11, b, sizeof b);
+    CHECK(log_position(w) == pos);
+
+    /* Single stores against the limit. */
+    CHECK_STATUS(wal_store(w, 31, big, sizeof big), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store");
+    EXPECT_NOT_FOUND(w, 31);
+    CHECK(log_position(w) == pos);
+    CHECK_STATUS(wal_store(w, 60, max, sizeof max), WAL_OK);
+    EXPECT_PAYLOAD(w, 60, max, sizeof max);
+
+    /* A zero-length entry with NULL data is valid. */
+    wal_entry e4[] = {{50, NULL, 0}, {51, a, sizeof a}};
+    CHECK_STATUS(wal_store_batch(w, e4, 2), WAL_OK);
+    EXPECT_PAYLOAD(w, 50, NULL, 0);
+    EXPECT_PAYLOAD(w, 51, a, sizeof a);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* Replayed: 3 (batch e1) + 1 (id 60) + 2 (batch e4) = 6. */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == 6);
+    EXPECT_PAYLOAD(w, 10, c, sizeof c);
+    EXPECT_PAYLOAD(w, 11, b, sizeof b);
+    EXPECT_PAYLOAD(w, 60, max, sizeof max);
+    EXPECT_PAYLOAD(w, 50, NULL, 0);
+    EXPECT_PAYLOAD(w, 51, a, sizeof a);
+    EXPECT_NOT_FOUND(w, 20);
+    EXPECT_NOT_FOUND(w, 30);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 6. Open report and snapshot threshold                                    */
+/* ------------------------------------------------------------------------ */
+
+static void test_report_and_snapshot(void)
+{
+    section("open report (records replayed, damaged, torn tail), log position, wal_should_snapshot");
+
+    const char *dir = new_dir();
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_snapshot_threshold(o, 1000), WAL_OK);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    CHECK(wal_should_snapshot(w) == false);
+
+    for (uint64_t id = 1; id <= 5; id++) {
+        STORE_VERSION(w, id, 1, 100);
+    }
+    CHECK(log_position(w) == 64 + 5 * 132);
+    CHECK(wal_should_snapshot(w) == false); /* 724 bytes < 1000 */
+    STORE_VERSION(w, 2, 2, 100);
+    CHECK(wal_should_snapshot(w) == false); /* 856 bytes */
+    CHECK_STATUS(wal_delete(w, 3), WAL_OK);
+    CHECK_STATUS(wal_delete(w, 4), WAL_OK);
+    uint8_t p6[100], p7[100], p8[100];
+    fill(p6, 100, 6, 1);
+    fill(p7, 100, 7, 1);
+    fill(p8, 100, 8, 1);
+    wal_entry batch[] = {{6, p6, 100}, {7, p7, 100}, {8, p8, 100}};
+    CHECK_STATUS(wal_store_batch(w, batch, 3), WAL_OK);
+    uint64_t end = log_position(w);
+    CHECK(end > 1000);
+    CHECK(wal_should_snapshot(w) == true);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    CHECK((uint64_t)file_size(lp) == end);
+
+    /* 5 stores + 1 overwrite + 2 deletes + 3 batch entries = 11. */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    CHECK(records_replayed(w) == 11);
+    CHECK(damaged_records(w) == 0);
+    EXPECT_NO_TORN_TAIL(w);
+    CHECK(log_position(w) == end);
+    EXPECT_VERSION(w, 1, 1, 100);
+    EXPECT_VERSION(w, 2, 2, 100);
+    EXPECT_NOT_FOUND(w, 3);
+    EXPECT_NOT_FOUND(w, 4);
+    EXPECT_VERSION(w, 5, 1, 100);
+    EXPECT_VERSION(w, 6, 1, 100);
+    EXPECT_VERSION(w, 7, 1, 100);
+    EXPECT_VERSION(w, 8, 1, 100);
+    printf("   reopen: %llu records replayed, log position %llu, should_snapshot %s\n",
+           (unsigned long long)records_replayed(w), (unsigned long long)end,
+           wal_should_snapshot(w) ? "true" : "false");
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* Threshold 0: never true, however much is written. */
+    CHECK_STATUS(wal_options_set_snapshot_threshold(o, 0), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    CHECK(wal_should_snapshot(w) == false);
+    for (uint64_t id = 100; id < 120; id++) {
+        STORE_VERSION(w, id, 1, 200);
+    }
+    CHECK(wal_should_snapshot(w) == false);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    wal_options_free(o);
+
+    /* The default threshold (64 MiB) is far away. */
+    const char *dir2 = new_dir();
+    w = NULL;
+    CHECK_STATUS(wal_open(dir2, NULL, &w), WAL_OK);
+    for (uint64_t id = 0; id < 10; id++) {
+        STORE_VERSION(w, id, 1, 300);
+    }
+    CHECK(wal_should_snapshot(w) == false);
+    CHECK(wal_should_snapshot(NULL) == false);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 7. Durability levels                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void durability_round(int32_t level, size_t write_buffer, const char *label)
+{
+    const char *dir = new_dir();
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_durability(o, level), WAL_OK);
+    if (write_buffer != 0) {
+        CHECK_STATUS(wal_options_set_write_buffer(o, write_buffer), WAL_OK);
+    }
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    wal_options_free(o);
+
+    uint64_t records = 0;
+    /* Each write is visible to a read at once (for NONE, from the buffer). */
+    for (uint64_t id = 1; id <= 20; id++) {
+        STORE_VERSION(w, id, 1, (size_t)(id * 15));
+        EXPECT_VERSION(w, id, 1, (size_t)(id * 15));
+        records++;
+    }
+    uint8_t b0[40], b2[300];
+    fill(b0, sizeof b0, 100, 1);
+    fill(b2, sizeof b2, 102, 1);
+    wal_entry batch[] = {{100, b0, sizeof b0}, {101, NULL, 0}, {102, b2, sizeof b2}, {7, b0, sizeof b0}};
+    CHECK_STATUS(wal_store_batch(w, batch, 4), WAL_OK);
+    records += 4;
+    EXPECT_PAYLOAD(w, 100, b0, sizeof b0);
+    EXPECT_PAYLOAD(w, 101, NULL, 0);
+    EXPECT_PAYLOAD(w, 102, b2, sizeof b2);
+    EXPECT_PAYLOAD(w, 7, b0, sizeof b0);
+    CHECK_STATUS(wal_delete(w, 5), WAL_OK);
+    records++;
+    EXPECT_NOT_FOUND(w, 5);
+    STORE_VERSION(w, 6, 2, 500);
+    records++;
+    EXPECT_VERSION(w, 6, 2, 500);
+    CHECK_STATUS(wal_sync(w), WAL_OK);
+    /* Written after the sync: wal_close must flush and sync these. */
+    STORE_VERSION(w, 200, 1, 64);
+    CHECK_STATUS(wal_delete(w, 8), WAL_OK);
+    records += 2;
+    EXPECT_VERSION(w, 200, 1, 64);
+    EXPECT_NOT_FOUND(w, 8);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == records);
+    for (uint64_t id = 1; id <= 20; id++) {
+        if (id == 5 || id == 8) {
+            EXPECT_NOT_FOUND(w, id);
+        } else if (id == 6) {
+            EXPECT_VERSION(w, id, 2, 500);
+        } else if (id == 7) {
+            EXPECT_PAYLOAD(w, 7, b0, sizeof b0);
+        } else {
+            EXPECT_VERSION(w, id, 1, (size_t)(id * 15));
+        }
+    }
+    EXPECT_PAYLOAD(w, 100, b0, sizeof b0);
+    EXPECT_PAYLOAD(w, 101, NULL, 0);
+    EXPECT_PAYLOAD(w, 102, b2, sizeof b2);
+    EXPECT_VERSION(w, 200, 1, 64);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    printf("   %-36s %llu records survived close + reopen\n", label, (unsigned long long)records);
+}
+
+static void test_durability(void)
+{
+    section("durability levels: write, read back, sync, close, reopen");
+    durability_round(WAL_DURABILITY_FSYNC, 0, "FSYNC:");
+    durability_round(WAL_DURABILITY_FLUSH, 0, "FLUSH:");
+    durability_round(WAL_DURABILITY_NONE, 0, "NONE (default 256 KiB buffer):");
+    durability_round(WAL_DURABILITY_NONE, 64, "NONE (64-byte buffer, fills often):");
+    durability_round(WAL_DURABILITY_NONE, 1, "NONE (1-byte buffer):");
+}
+
+/* ------------------------------------------------------------------------ */
+/* 8. Read-only opens and locking                                           */
+/* ------------------------------------------------------------------------ */
+
+static void test_read_only_and_locking(void)
+{
+    section("locking (WAL_LOCKED) and read-only handles");
+
+    const char *dir = new_dir();
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    for (uint64_t id = 1; id <= 3; id++) {
+        STORE_VERSION(w, id, 1, 40);
+    }
+
+    /* A writer holds the store: a second writer and a reader are refused. */
+    wal_t *w2 = WAL_SENTINEL;
+    CHECK_STATUS(wal_open(dir, NULL, &w2), WAL_LOCKED);
+    CHECK_ERR("wal_open");
+    CHECK(w2 == WAL_SENTINEL);
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_STRICT, true, &w2), WAL_LOCKED);
+    CHECK_ERR("wal_open");
+    CHECK(w2 == WAL_SENTINEL);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* Two readers side by side. */
+    size_t before_len = 0;
+    uint8_t *before = slurp(lp, &before_len);
+    wal_t *r1 = NULL, *r2 = NULL;
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_STRICT, true, &r1), WAL_OK);
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_STRICT, true, &r2), WAL_OK);
+    CHECK(r1 != NULL && r2 != NULL && r1 != r2);
+    EXPECT_VERSION(r1, 2, 1, 40);
+    EXPECT_VERSION(r2, 3, 1, 40);
+    CHECK(records_replayed(r1) == 3);
+    EXPECT_NO_TORN_TAIL(r1);
+
+    /* Readers hold the store: a writer is refused. */
+    w2 = WAL_SENTINEL;
+    CHECK_STATUS(wal_open(dir, NULL, &w2), WAL_LOCKED);
+    CHECK_ERR("wal_open");
+    CHECK(w2 == WAL_SENTINEL);
+
+    /* Every write call on a read-only handle: WAL_INVALID_ARGUMENT. */
+    uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK_STATUS(wal_store(r1, 9, data, sizeof data), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store");
+    CHECK_STATUS(wal_store(r1, 1, data, sizeof data), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_store(r1, 9, NULL, 0), WAL_INVALID_ARGUMENT);
+    wal_entry e[] = {{9, data, sizeof data}, {10, data, 4}};
+    CHECK_STATUS(wal_store_batch(r1, e, 2), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store_batch");
+    CHECK_STATUS(wal_delete(r1, 1), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete");
+    CHECK_STATUS(wal_sync(r1), WAL_OK); /* does nothing on a read-only store */
+    EXPECT_NOT_FOUND(r1, 9);
+    EXPECT_NOT_FOUND(r1, 10);
+    EXPECT_VERSION(r1, 1, 1, 40);
+    EXPECT_VERSION(r2, 1, 1, 40);
+    CHECK_STATUS(wal_close(r1), WAL_OK);
+    CHECK_STATUS(wal_close(r2), WAL_OK);
+    CHECK(file_equals(lp, before, before_len)); /* nothing written */
+    free(before);
+
+    /* With every handle closed the store opens for writing again. */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    EXPECT_VERSION(w, 3, 1, 40);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 9. Corruption                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* A fresh store with ids 1..count, 20 bytes each (record i at 64 + 52(i-1)). */
+static const char *make_store_of_20s(uint64_t count)
+{
+    const char *dir = new_dir();
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    for (uint64_t id = 1; id <= count; id++) {
+        STORE_VERSION(w, id, 1, 20);
+    }
+    CHECK(log_position(w) == 64 + 52 * count);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    return dir;
+}
+
+static void test_corruption_closed(void)
+{
+    section("corruption found at open: STRICT and ABSOLUTE fail, SALVAGE isolates the damaged id");
+
+    const char *dir = make_store_of_20s(5);
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    flip_byte(lp, 96 + 3); /* inside id 1's payload; valid records follow */
+
+    wal_t *w = WAL_SENTINEL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_CORRUPTION); /* STRICT, the default */
+    CHECK_ERR("wal_open");
+    CHECK_ERR_HAS("CRC");
+    CHECK_ERR_HAS("wal-0000000000000001.log");
+    CHECK(w == WAL_SENTINEL);
+    printf("   STRICT open: %s\n", wal_last_error());
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_STRICT, false, &w), WAL_CORRUPTION);
+    CHECK(w == WAL_SENTINEL);
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_ABSOLUTE, false, &w), WAL_CORRUPTION);
+    CHECK_ERR("wal_open");
+    CHECK(w == WAL_SENTINEL);
+
+    /* SALVAGE: only id 1 reads as WAL_CORRUPTION. */
+    w = NULL;
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_SALVAGE, false, &w), WAL_OK);
+    CHECK(damaged_records(w) == 1);
+    uint8_t buf[64];
+    size_t out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 1, buf, sizeof buf, &out_len), WAL_CORRUPTION);
+    CHECK_ERR("wal_retrieve");
+    CHECK(out_len == LEN_SENTINEL);
+    uint8_t *p = BUF_SENTINEL;
+    size_t plen = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve_alloc(w, 1, &p, &plen), WAL_CORRUPTION);
+    CHECK_ERR("wal_retrieve_alloc");
+    CHECK(p == BUF_SENTINEL && plen == LEN_SENTINEL);
+    for (uint64_t id = 2; id <= 5; id++) {
+        EXPECT_VERSION(w, id, 1, 20);
+    }
+    EXPECT_NOT_FOUND(w, 6);
+    printf("   SALVAGE open: %llu damaged record(s), %llu replayed; ids 2..5 intact, id 1 -> %s\n",
+           (unsigned long long)damaged_records(w), (unsigned long long)records_replayed(w),
+           status_name(WAL_CORRUPTION));
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+static void test_corruption_while_open(void)
+{
+    section("corruption under an open handle: every read re-checks the CRC");
+
+    const char *dir = new_dir();
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    for (uint64_t id = 1; id <= 3; id++) {
+        STORE_VERSION(w, id, 1, 20);
+    }
+    EXPECT_VERSION(w, 1, 1, 20);
+
+    flip_byte(lp, 96);
+    uint8_t buf[64];
+    size_t out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 1, buf, sizeof buf, &out_len), WAL_CORRUPTION);
+    CHECK_ERR("wal_retrieve");
+    CHECK_ERR_HAS("CRC");
+    CHECK_ERR_HAS("wal-0000000000000001.log");
+    CHECK(out_len == LEN_SENTINEL);
+    printf("   %s\n", wal_last_error());
+    uint8_t *p = BUF_SENTINEL;
+    size_t plen = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve_alloc(w, 1, &p, &plen), WAL_CORRUPTION);
+    CHECK_ERR("wal_retrieve_alloc");
+    CHECK_ERR_HAS("CRC");
+    CHECK(p == BUF_SENTINEL && plen == LEN_SENTINEL);
+    EXPECT_VERSION(w, 2, 1, 20);
+    EXPECT_VERSION(w, 3, 1, 20);
+
+    /* Undo the damage: the next read checks again and succeeds. */
+    flip_byte(lp, 96);
+    EXPECT_VERSION(w, 1, 1, 20);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == 3);
+    EXPECT_VERSION(w, 1, 1, 20);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+static void test_torn_tail(void)
+{
+    section("torn tail: STRICT cuts and saves it, read-only ignores it, ABSOLUTE refuses");
+
+    /* (a) garbage appended after the last record. */
+    const char *dir = make_store_of_20s(3);
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    const uint64_t S = 64 + 3 * 52;
+    CHECK((uint64_t)file_size(lp) == S);
+    static const char garbage[] = "GARBAGE";
+    const size_t G = sizeof garbage - 1;
+    append_raw(lp, garbage, G);
+
+    wal_t *w = WAL_SENTINEL;
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_ABSOLUTE, false, &w), WAL_CORRUPTION);
+    CHECK_ERR("wal_open");
+    CHECK(w == WAL_SENTINEL);
+    CHECK((uint64_t)file_size(lp) == S + G); /* nothing cut */
+
+    /* Read-only: reports the tail, leaves it in place, saves nothing. */
+    w = NULL;
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_STRICT, true, &w), WAL_OK);
+    uint64_t off = U64_SENTINEL, bytes = U64_SENTINEL;
+    CHECK_STATUS(wal_open_torn_tail(w, &off, &bytes), WAL_OK);
+    CHECK(off == S && bytes == G);
+    const char *tp = STR_SENTINEL;
+    CHECK_STATUS(wal_open_torn_tail_path(w, &tp), WAL_NOT_FOUND);
+    CHECK_ERR("wal_open_torn_tail_path");
+    CHECK(tp == STR_SENTINEL);
+    for (uint64_t id = 1; id <= 3; id++) {
+        EXPECT_VERSION(w, id, 1, 20);
+    }
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    CHECK((uint64_t)file_size(lp) == S + G);
+
+    /* STRICT writable: cuts the tail and saves it to a side file. */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    off = bytes = U64_SENTINEL;
+    CHECK_STATUS(wal_open_torn_tail(w, &off, &bytes), WAL_OK);
+    CHECK(off == S && bytes == G);
+    tp = NULL;
+    CHECK_STATUS(wal_open_torn_tail_path(w, &tp), WAL_OK);
+    CHECK(tp != NULL && tp[0] != '\0');
+    CHECK(strstr(tp, "wal-0000000000000001.log.cut") != NULL);
+    CHECK(exists(tp));
+    CHECK(file_equals(tp, (const uint8_t *)garbage, G));
+    printf("   cut %llu bytes at offset %llu, saved to %s\n", (unsigned long long)bytes,
+           (unsigned long long)off, tp);
+    CHECK((uint64_t)file_size(lp) == S);
+    CHECK(log_position(w) == S);
+    CHECK(records_replayed(w) == 3);
+    CHECK(damaged_records(w) == 0);
+    for (uint64_t id = 1; id <= 3; id++) {
+        EXPECT_VERSION(w, id, 1, 20);
+    }
+    STORE_VERSION(w, 4, 1, 20);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    EXPECT_NO_TORN_TAIL(w);
+    CHECK(records_replayed(w) == 4);
+    EXPECT_VERSION(w, 4, 1, 20);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* (b) the last record's payload damaged: that is a torn tail too. */
+    const char *dir2 = make_store_of_20s(3);
+    char lp2[128];
+    log_path(dir2, lp2, sizeof lp2);
+    const uint64_t last = 64 + 2 * 52;
+    flip_byte(lp2, (off_t)(last + 32 + 5));
+    w = WAL_SENTINEL;
+    CHECK_STATUS(open_with(dir2, WAL_DURABILITY_FSYNC, WAL_RECOVERY_ABSOLUTE, false, &w), WAL_CORRUPTION);
+    CHECK(w == WAL_SENTINEL);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir2, NULL, &w), WAL_OK);
+    off = bytes = U64_SENTINEL;
+    CHECK_STATUS(wal_open_torn_tail(w, &off, &bytes), WAL_OK);
+    CHECK(off == last && bytes == 52);
+    tp = NULL;
+    CHECK_STATUS(wal_open_torn_tail_path(w, &tp), WAL_OK);
+    CHECK(tp != NULL && exists(tp) && file_size(tp) == 52);
+    CHECK(records_replayed(w) == 2);
+    EXPECT_VERSION(w, 1, 1, 20);
+    EXPECT_VERSION(w, 2, 1, 20);
+    EXPECT_NOT_FOUND(w, 3);
+    CHECK((uint64_t)file_size(lp2) == last);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 10. Incompatible files                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void expect_incompatible_untouched(const char *dir, const char *lp)
+{
+    size_t len = 0;
+    uint8_t *before = slurp(lp, &len);
+    wal_t *w = WAL_SENTINEL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_INCOMPATIBLE);
+    CHECK_ERR("wal_open");
+    CHECK(w == WAL_SENTINEL);
+    printf("   %s\n", wal_last_error());
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_SALVAGE, false, &w), WAL_INCOMPATIBLE);
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_STRICT, true, &w), WAL_INCOMPATIBLE);
+    CHECK(w == WAL_SENTINEL);
+    CHECK(file_equals(lp, before, len)); /* byte for byte */
+    free(before);
+}
+
+static void test_incompatible(void)
+{
+    section("incompatible files are refused and left untouched");
+
+    /* (a) not a walstore log at all. */
+    const char *dir = new_dir();
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    char text[101];
+    for (size_t i = 0; i < 100; i++) {
+        text[i] = "This is a plain text file, not a walstore log.\n"[i % 47];
+    }
+    text[100] = '\0';
+    write_whole(lp, text, 100);
+    expect_incompatible_untouched(dir, lp);
+
+    /* (b) a real log with format version 2: header CRC left stale, and
+     * then recomputed as a future walstore would write it. */
+    const char *dir2 = make_store_of_20s(2);
+    char lp2[128];
+    log_path(dir2, lp2, sizeof lp2);
+    size_t len = 0;
+    uint8_t *orig = slurp(lp2, &len);
+    uint8_t *v2 = malloc(len);
+    CHECK(v2 != NULL);
+    memcpy(v2, orig, len);
+    put_le32(v2 + 8, 2);
+    write_whole(lp2, v2, len);
+    expect_incompatible_untouched(dir2, lp2);
+    put_le32(v2 + 60, crc32_ieee(v2, 60));
+    write_whole(lp2, v2, len);
+    expect_incompatible_untouched(dir2, lp2);
+
+    /* Put version 1 back: the store opens with its data intact. */
+    write_whole(lp2, orig, len);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir2, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == 2);
+    EXPECT_VERSION(w, 1, 1, 20);
+    EXPECT_VERSION(w, 2, 1, 20);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    free(orig);
+    free(v2);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 11. WAL_IO from a file size limit                                        */
+/* ------------------------------------------------------------------------ */
+
+static void set_fsize_limit(rlim_t cur)
+{
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0);
+    CHECK(rl.rlim_max == RLIM_INFINITY || cur <= rl.rlim_max);
+    rl.rlim_cur = cur;
+    CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+}
+
+static void test_io_error(void)
+{
+    section("WAL_IO: RLIMIT_FSIZE makes appends fail with EFBIG; rolled back, handle stays usable");
+
+    const char *dir = new_dir();
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    for (uint64_t id = 1; id <= 10; id++) {
+        STORE_VERSION(w, id, 1, 50);
+    }
+    const uint64_t P = log_position(w);
+
+    struct rlimit saved;
+    CHECK(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    CHECK(old_handler != SIG_ERR);
+
+    /* Room for a little more, not for 64 KiB. */
+    set_fsize_limit((rlim_t)(P + 1000));
+    const size_t BIG = 64 * 1024;
+    uint8_t *big = malloc(BIG);
+    CHECK(big != NULL);
+    fill(big, BIG, 100, 1);
+    CHECK_STATUS(wal_store(w, 100, big, BIG), WAL_IO);
+    CHECK_ERR("wal_store");
+    printf("   %s\n", wal_last_error());
+    CHECK(log_position(w) == P);
+    CHECK((uint64_t)file_size(lp) == P);
+    EXPECT_NOT_FOUND(w, 100);
+
+    wal_entry e[] = {{101, big, 600}, {102, big, 600}};
+    CHECK_STATUS(wal_store_batch(w, e, 2), WAL_IO);
+    CHECK_ERR("wal_store_batch");
+    EXPECT_NOT_FOUND(w, 101);
+    EXPECT_NOT_FOUND(w, 102);
+    CHECK(log_position(w) == P);
+
+    /* No room at all: even small appends and deletes fail. */
+    set_fsize_limit((rlim_t)P);
+    CHECK_STATUS(wal_store(w, 103, big, 10), WAL_IO);
+    CHECK_ERR("wal_store");
+    CHECK_STATUS(wal_delete(w, 1), WAL_IO);
+    CHECK_ERR("wal_delete");
+    EXPECT_VERSION(w, 1, 1, 50);
+    EXPECT_NOT_FOUND(w, 103);
+    CHECK(log_position(w) == P);
+
+    /* Limit restored: the same handle writes again, nothing acknowledged
+     * earlier was lost. */
+    CHECK(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    CHECK(signal(SIGXFSZ, old_handler) != SIG_ERR);
+    CHECK_STATUS(wal_store(w, 100, big, BIG), WAL_OK);
+    EXPECT_PAYLOAD(w, 100, big, BIG);
+    CHECK_STATUS(wal_delete(w, 2), WAL_OK);
+    CHECK_STATUS(wal_sync(w), WAL_OK);
+    for (uint64_t id = 1; id <= 10; id++) {
+        if (id == 2) {
+            EXPECT_NOT_FOUND(w, id);
+        } else {
+            EXPECT_VERSION(w, id, 1, 50);
+        }
+    }
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == 12); /* 10 stores + id 100 + delete of 2 */
+    EXPECT_NO_TORN_TAIL(w);
+    EXPECT_PAYLOAD(w, 100, big, BIG);
+    for (uint64_t id = 1; id <= 10; id++) {
+        if (id == 2) {
+            EXPECT_NOT_FOUND(w, id);
+        } else {
+            EXPECT_VERSION(w, id, 1, 50);
+        }
+    }
+    EXPECT_NOT_FOUND(w, 101);
+    EXPECT_NOT_FOUND(w, 103);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    free(big);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 12. Threads                                                              */
+/* ------------------------------------------------------------------------ */
+
+#define NTHREADS 8
+#define PER_THREAD 150
+#define BATCH_N 10
+#define SHARED_ID 7u
+
+struct worker {
+    wal_t *w;
+    int t;
+    uint64_t records;
+};
+
+static uint64_t worker_base(int t)
+{
+    return (uint64_t)(t + 1) * 1000000u;
+}
+
+static size_t len_v1(uint64_t i)
+{
+    return (size_t)(1 + (i * 37) % 200);
+}
+
+static size_t len_v2(uint64_t i)
+{
+    return (size_t)(3 + (i * 11) % 150);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *k = arg;
+    wal_t *w = k->w;
+    const uint64_t base = worker_base(k->t);
+
+    /* A thread that has not failed has no message, whatever other threads
+     * did. */
+    const char *e = wal_last_error();
+    CHECK(e != NULL && e[0] == '\0');
+
+    for (uint64_t i = 0; i < PER_THREAD; i++) {
+        STORE_VERSION(w, base + i, 1, len_v1(i));
+        EXPECT_VERSION(w, base + i, 1, len_v1(i));
+        k->records++;
+        if (i % 16 == 0) {
+            EXPECT_VERSION(w, SHARED_ID, 1, 99);
+        }
+    }
+    for (uint64_t i = 0; i < PER_THREAD; i += 2) {
+        STORE_VERSION(w, base + i, 2, len_v2(i));
+        EXPECT_VERSION(w, base + i, 2, len_v2(i));
+        k->records++;
+    }
+    uint8_t bufs[BATCH_N][40];
+    wal_entry entries[BATCH_N];
+    for (uint64_t j = 0; j < BATCH_N; j++) {
+        fill(bufs[j], 40, base + PER_THREAD + j, 3);
+        entries[j].id = base + PER_THREAD + j;
+        entries[j].data = bufs[j];
+        entries[j].len = 40;
+    }
+    CHECK_STATUS(wal_store_batch(w, entries, BATCH_N), WAL_OK);
+    k->records += BATCH_N;
+    for (uint64_t j = 0; j < BATCH_N; j++) {
+        EXPECT_VERSION(w, base + PER_THREAD + j, 3, 40);
+    }
+    for (uint64_t i = 0; i < PER_THREAD; i += 3) {
+        CHECK_STATUS(wal_delete(w, base + i), WAL_OK);
+        k->records++;
+        EXPECT_NOT_FOUND(w, base + i);
+        CHECK_STATUS(wal_delete(w, base + i), WAL_NOT_FOUND);
+        CHECK_ERR("wal_delete");
+    }
+    return NULL;
+}
+
+/* The final state of worker t's ids. */
+static void verify_worker(wal_t *w, int t)
+{
+    const uint64_t base = worker_base(t);
+    for (uint64_t i = 0; i < PER_THREAD; i++) {
+        if (i % 3 == 0) {
+            EXPECT_NOT_FOUND(w, base + i);
+        } else if (i % 2 == 0) {
+            EXPECT_VERSION(w, base + i, 2, len_v2(i));
+        } else {
+            EXPECT_VERSION(w, base + i, 1, len_v1(i));
+        }
+    }
+    for (uint64_t j = 0; j < BATCH_N; j++) {
+        EXPECT_VERSION(w, base + PER_THREAD + j, 3, 40);
+    }
+}
+
+struct fsync_worker {
+    wal_t *w;
+    int t;
+};
+
+static void *fsync_worker_main(void *arg)
+{
+    struct fsync_worker *k = arg;
+    for (uint64_t i = 0; i < 25; i++) {
+        uint64_t id = (uint64_t)k->t * 1000 + i;
+        STORE_VERSION(k->w, id, 1, 64);
+        EXPECT_VERSION(k->w, id, 1, 64);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    section("threads: 8 threads share one FLUSH handle; 4 threads share an FSYNC handle (group commit)");
+
+    const char *dir = new_dir();
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_durability(o, WAL_DURABILITY_FLUSH), WAL_OK);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    wal_options_free(o);
+    STORE_VERSION(w, SHARED_ID, 1, 99);
+
+    /* Give this thread a known last error; the workers' failures (their
+     * expected WAL_NOT_FOUNDs) must not change it. */
+    uint8_t tiny[1];
+    size_t out_len = LEN_SENTINEL;
+    CHECK_STATUS(wal_retrieve(w, 424242, tiny, sizeof tiny, &out_len), WAL_NOT_FOUND);
+    char mine[1024];
+    copy_last_error(mine, sizeof mine);
+    CHECK(strncmp(mine, "wal_retrieve: ", 14) == 0);
+
+    pthread_t th[NTHREADS];
+    struct worker k[NTHREADS];
+    for (int t = 0; t < NTHREADS; t++) {
+        k[t].w = w;
+        k[t].t = t;
+        k[t].records = 0;
+        CHECK(pthread_create(&th[t], NULL, worker_main, &k[t]) == 0);
+    }
+    uint64_t records = 1; /* SHARED_ID */
+    for (int t = 0; t < NTHREADS; t++) {
+        CHECK(pthread_join(th[t], NULL) == 0);
+        records += k[t].records;
+    }
+    CHECK(strcmp(wal_last_error(), mine) == 0);
+    for (int t = 0; t < NTHREADS; t++) {
+        verify_worker(w, t);
+    }
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == records);
+    EXPECT_VERSION(w, SHARED_ID, 1, 99);
+    for (int t = 0; t < NTHREADS; t++) {
+        verify_worker(w, t);
+    }
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    printf("   FLUSH: %d threads, %llu records, all verified after reopen\n", NTHREADS,
+           (unsigned long long)records);
+
+    /* Concurrent FSYNC writers. */
+    const char *dir2 = new_dir();
+    w = NULL;
+    CHECK_STATUS(wal_open(dir2, NULL, &w), WAL_OK);
+    pthread_t fth[4];
+    struct fsync_worker fk[4];
+    for (int t = 0; t < 4; t++) {
+        fk[t].w = w;
+        fk[t].t = t;
+        CHECK(pthread_create(&fth[t], NULL, fsync_worker_main, &fk[t]) == 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        CHECK(pthread_join(fth[t], NULL) == 0);
+    }
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir2, NULL, &w), WAL_OK);
+    CHECK(records_replayed(w) == 100);
+    for (int t = 0; t < 4; t++) {
+        for (uint64_t i = 0; i < 25; i++) {
+            EXPECT_VERSION(w, (uint64_t)t * 1000 + i, 1, 64);
+        }
+    }
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    printf("   FSYNC: 4 threads, 100 records, all verified after reopen\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* 13. Statuses C cannot provoke                                            */
+/* ------------------------------------------------------------------------ */
+
+static void test_unreachable_statuses(void)
+{
+    section("statuses not reachable from C without fault injection");
+    const wal_status s[] = {WAL_NO_SPACE, WAL_POISONED, WAL_PANIC};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        const char *str = wal_status_str(s[i]);
+        CHECK(str != NULL && str[0] != '\0' && strcmp(str, "unknown status") != 0);
+        printf("   %s (%d, \"%s\"): not reached here; covered by the Rust tests "
+               "(tests/faults.rs, src/ffi/boundary.rs)\n",
+               status_name(s[i]), (int)s[i], str);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+
+int main(void)
+{
+    /* Before anything has failed the message is "", never NULL. */
+    const char *e = wal_last_error();
+    CHECK(e != NULL && e[0] == '\0');
+
+    test_version_and_strings();
+    test_options();
+    test_open_arguments();
+    test_basics();
+    test_batches_and_limit();
+    test_report_and_snapshot();
+    test_durability();
+    test_read_only_and_locking();
+    test_corruption_closed();
+    test_corruption_while_open();
+    test_torn_tail();
+    test_incompatible();
+    test_io_error();
+    test_threads();
+    test_unreachable_statuses();
+
+    /* Every status C can reach was asserted at least once. */
+    const wal_status reachable[] = {WAL_OK,     WAL_NOT_FOUND,  WAL_INVALID_ARGUMENT, WAL_BUFFER_TOO_SMALL,
+                                    WAL_IO,     WAL_CORRUPTION, WAL_LOCKED,           WAL_INCOMPATIBLE};
+    unsigned reached = atomic_load(&g_reached);
+    for (size_t i = 0; i < sizeof reachable / sizeof reachable[0]; i++) {
+        CHECK((reached & (1u << reachable[i])) != 0);
+    }
+
+    int removed = remove_all_dirs();
+    printf("== cleanup: removed %d temp directories\n", removed);
+    printf("test_walstore: all %lu checks passed\n", (unsigned long)atomic_load(&g_checks));
+    return 0;
+}
