@@ -37,6 +37,34 @@ pub fn save_and_cut<V: Vfs>(
         })
         .expect("an unbounded range of names")?;
 
+    if let Err(e) = copy_out(vfs, dir, log_path, log, &side, &side_path, offset, file_len) {
+        // The log is untouched and the next open saves the tail again under
+        // a new name; an incomplete copy would only mislead whoever looks.
+        drop(side);
+        let _ = vfs.remove_file(&side_path);
+        return Err(e);
+    }
+    log.set_len(offset)
+        .map_err(|e| Error::io("truncate", log_path, Some(offset), e))?;
+    // fsync, not fdatasync: the shrunken size is the point.
+    log.sync_all()
+        .map_err(|e| Error::io("fsync", log_path, None, e))?;
+    Ok(side_path)
+}
+
+/// Copies `[offset, file_len)` of the log into `side` and makes it durable,
+/// name included.
+#[allow(clippy::too_many_arguments)]
+fn copy_out<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    log_path: &Path,
+    log: &V::File,
+    side: &V::File,
+    side_path: &Path,
+    offset: u64,
+    file_len: u64,
+) -> Result<()> {
     let mut buf = Vec::new();
     let mut at = offset;
     while at < file_len {
@@ -45,18 +73,11 @@ pub fn save_and_cut<V: Vfs>(
         log.read_exact_at(&mut buf, at)
             .map_err(|e| Error::io("read torn tail of", log_path, Some(at), e))?;
         side.write_all_at(&buf, at - offset)
-            .map_err(|e| Error::io("write", &side_path, Some(at - offset), e))?;
+            .map_err(|e| Error::io("write", side_path, Some(at - offset), e))?;
         at += n as u64;
     }
     side.sync_all()
-        .map_err(|e| Error::io("fsync", &side_path, None, e))?;
+        .map_err(|e| Error::io("fsync", side_path, None, e))?;
     vfs.sync_dir(dir)
-        .map_err(|e| Error::io("fsync directory", dir, None, e))?;
-
-    log.set_len(offset)
-        .map_err(|e| Error::io("truncate", log_path, Some(offset), e))?;
-    // fsync, not fdatasync: the shrunken size is the point.
-    log.sync_all()
-        .map_err(|e| Error::io("fsync", log_path, None, e))?;
-    Ok(side_path)
+        .map_err(|e| Error::io("fsync directory", dir, None, e))
 }

@@ -102,7 +102,9 @@ impl FaultVfs {
         FaultVfs::default()
     }
 
-    /// How many calls of `op` were made (failed ones included).
+    /// How many calls of `op` were made (failed ones included, except the
+    /// call completing an injected short write, which fails without being
+    /// counted: it is part of the one injected fault).
     pub fn count(&self, op: Op) -> u64 {
         self.state.counts.lock().get(&op).copied().unwrap_or(0)
     }
