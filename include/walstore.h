@@ -26,8 +26,9 @@
  *
  * Threads. A wal_t may be used from any number of threads at once, except
  * that wal_close must be the last call on it. Readers never wait for one
- * another or for writers. Concurrent durable writers share fdatasyncs
- * (group commit). A wal_options object is not synchronised: do not change
+ * another; they wait for a writer only while it updates the index, or,
+ * under WAL_DURABILITY_NONE, to copy a record still in the write buffer.
+ * Concurrent durable writers share fdatasyncs (group commit). A wal_options object is not synchronised: do not change
  * it from two threads at once. wal_last_error() is per thread.
  *
  * Panics inside walstore are caught at the boundary and reported as
@@ -88,12 +89,14 @@ enum wal_status
   WAL_BUFFER_TOO_SMALL = 3,
   /*
    An operating-system call failed. A failed append was rolled back and
-   the handle stays usable.
+   the handle stays usable; a failed fdatasync or flush of the NONE
+   buffer poisons the handle (later writes get WAL_POISONED).
    */
   WAL_IO = 4,
   /*
-   The disk is full (ENOSPC). The failed append was rolled back and the
-   handle stays usable (a delete may free space after compaction).
+   The disk is full (ENOSPC). As for WAL_IO: a failed append was rolled
+   back and the handle stays usable; a failed fdatasync or buffer flush
+   poisons it.
    */
   WAL_NO_SPACE = 5,
   /*
@@ -178,8 +181,9 @@ enum wal_recovery_mode
    */
   WAL_RECOVERY_SALVAGE = 1,
   /*
-   Nothing is ever cut: a torn tail fails the open with WAL_CORRUPTION
-   too.
+   No record is ever cut: a torn tail fails the open with
+   WAL_CORRUPTION too. (A log shorter than its header, or all zeros,
+   holds no record; it is started afresh in every mode.)
    */
   WAL_RECOVERY_ABSOLUTE = 2,
 };
@@ -267,8 +271,10 @@ wal_status wal_close(wal_t *w);
 
  Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, NULL `data` with a
  non-zero `len`, `len` over the largest payload, a read-only store);
- WAL_IO or WAL_NO_SPACE (the write failed and was rolled back: the handle
- stays usable); WAL_POISONED.
+ WAL_IO or WAL_NO_SPACE (the write failed and was rolled back, and the
+ handle stays usable; or, under FSYNC, the fdatasync failed, or under
+ NONE, flushing the buffer failed, and the handle is now poisoned);
+ WAL_POISONED (an earlier failure poisoned the handle).
 
  # Safety
  `w` is NULL or a live handle; a non-NULL `data` points to `len` bytes.
@@ -279,7 +285,7 @@ wal_status wal_store(wal_t *w, uint64_t id, const uint8_t *data, size_t len);
  Stores `count` entries with one write and one flush or fsync. After a
  crash, either every entry is there or none is. If the same id appears
  twice, the later entry wins. `count == 0` is a no-op returning WAL_OK
- (and `entries` may then be NULL). An invalid entry (NULL data with a
+ (and `entries` may then be NULL), except on a read-only handle. An invalid entry (NULL data with a
  non-zero length, a payload over the limit) rejects the whole batch
  before anything is written.
 
@@ -338,8 +344,7 @@ void wal_buf_free(uint8_t *buf);
  store returns WAL_NOT_FOUND and writes nothing.
 
  Returns WAL_OK; WAL_NOT_FOUND; WAL_INVALID_ARGUMENT (NULL `w`, read-only
- store); WAL_IO or WAL_NO_SPACE (rolled back, handle usable);
- WAL_POISONED.
+ store); WAL_IO or WAL_NO_SPACE (as for `wal_store`); WAL_POISONED.
 
  # Safety
  `w` is NULL or a live handle.
@@ -362,8 +367,9 @@ wal_status wal_sync(wal_t *w);
 
 /*
  True when the log has grown by at least the snapshot threshold since the
- newest snapshot. Lock-free (two atomic loads), so it is cheap to call
- after every write. False for NULL `w` or a threshold of 0.
+ newest snapshot (this version takes no snapshots yet, so: since the start
+ of the log). Lock-free (two atomic loads), so it is cheap to call after
+ every write. False for NULL `w` or a threshold of 0.
 
  # Safety
  `w` is NULL or a live handle.
@@ -484,13 +490,14 @@ wal_status wal_options_set_read_only(wal_options *opts, bool read_only);
 
 /*
  Sets how many bytes the log may grow after the newest snapshot before
- `wal_should_snapshot` returns true (default 64 MiB); 0 turns automatic
- snapshots off. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+ `wal_should_snapshot` returns true (default 64 MiB); 0 makes it always
+ false. (Snapshots themselves come in a later version.) Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 
  # Safety
  `opts` is NULL or a live pointer from `wal_options_new`.
  */
-wal_status wal_options_set_snapshot_threshold(wal_options *opts, uint64_t bytes);
+wal_status wal_options_set_snapshot_threshold(wal_options *opts,
+                                              uint64_t bytes);
 
 /*
  Sets the size of the in-process buffer used by WAL_DURABILITY_NONE, from

@@ -1,6 +1,5 @@
-//! The library version. The header's `WAL_VERSION_*` macros are generated
-//! from the ffi constants, which are these; a test keeps them equal to
-//! Cargo.toml's version.
+//! The library version. The header's `WAL_VERSION_*` macros are written in
+//! cbindgen.toml; tests keep both equal to Cargo.toml's version.
 
 pub const VERSION_MAJOR: u32 = 0;
 pub const VERSION_MINOR: u32 = 1;

@@ -117,8 +117,10 @@ pub unsafe extern "C" fn wal_close(w: *mut wal_t) -> wal_status {
 ///
 /// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, NULL `data` with a
 /// non-zero `len`, `len` over the largest payload, a read-only store);
-/// WAL_IO or WAL_NO_SPACE (the write failed and was rolled back: the handle
-/// stays usable); WAL_POISONED.
+/// WAL_IO or WAL_NO_SPACE (the write failed and was rolled back, and the
+/// handle stays usable; or, under FSYNC, the fdatasync failed, or under
+/// NONE, flushing the buffer failed, and the handle is now poisoned);
+/// WAL_POISONED (an earlier failure poisoned the handle).
 ///
 /// # Safety
 /// `w` is NULL or a live handle; a non-NULL `data` points to `len` bytes.
@@ -143,7 +145,7 @@ pub unsafe extern "C" fn wal_store(
 /// Stores `count` entries with one write and one flush or fsync. After a
 /// crash, either every entry is there or none is. If the same id appears
 /// twice, the later entry wins. `count == 0` is a no-op returning WAL_OK
-/// (and `entries` may then be NULL). An invalid entry (NULL data with a
+/// (and `entries` may then be NULL), except on a read-only handle. An invalid entry (NULL data with a
 /// non-zero length, a payload over the limit) rejects the whole batch
 /// before anything is written.
 ///
@@ -162,7 +164,9 @@ pub unsafe extern "C" fn wal_store_batch(
         // SAFETY: live handle by contract.
         let h = unsafe { handle(w) }?;
         if count == 0 {
-            return Ok(());
+            // Still through the store, so a read-only handle refuses it as it
+            // refuses every write.
+            return h.store.store_batch(&[]);
         }
         if entries.is_null() {
             return Err(Error::InvalidArgument(format!(
@@ -308,8 +312,7 @@ pub unsafe extern "C" fn wal_buf_free(buf: *mut u8) {
 /// store returns WAL_NOT_FOUND and writes nothing.
 ///
 /// Returns WAL_OK; WAL_NOT_FOUND; WAL_INVALID_ARGUMENT (NULL `w`, read-only
-/// store); WAL_IO or WAL_NO_SPACE (rolled back, handle usable);
-/// WAL_POISONED.
+/// store); WAL_IO or WAL_NO_SPACE (as for `wal_store`); WAL_POISONED.
 ///
 /// # Safety
 /// `w` is NULL or a live handle.
@@ -340,8 +343,9 @@ pub unsafe extern "C" fn wal_sync(w: *mut wal_t) -> wal_status {
 }
 
 /// True when the log has grown by at least the snapshot threshold since the
-/// newest snapshot. Lock-free (two atomic loads), so it is cheap to call
-/// after every write. False for NULL `w` or a threshold of 0.
+/// newest snapshot (this version takes no snapshots yet, so: since the start
+/// of the log). Lock-free (two atomic loads), so it is cheap to call after
+/// every write. False for NULL `w` or a threshold of 0.
 ///
 /// # Safety
 /// `w` is NULL or a live handle.

@@ -44,8 +44,9 @@ pub enum wal_recovery_mode {
     /// version, and a damaged delete does not bring the payload back).
     /// Damage whose id cannot be trusted still fails the open.
     WAL_RECOVERY_SALVAGE = 1,
-    /// Nothing is ever cut: a torn tail fails the open with WAL_CORRUPTION
-    /// too.
+    /// No record is ever cut: a torn tail fails the open with
+    /// WAL_CORRUPTION too. (A log shorter than its header, or all zeros,
+    /// holds no record; it is started afresh in every mode.)
     WAL_RECOVERY_ABSOLUTE = 2,
 }
 
@@ -177,8 +178,8 @@ pub unsafe extern "C" fn wal_options_set_read_only(
 }
 
 /// Sets how many bytes the log may grow after the newest snapshot before
-/// `wal_should_snapshot` returns true (default 64 MiB); 0 turns automatic
-/// snapshots off. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+/// `wal_should_snapshot` returns true (default 64 MiB); 0 makes it always
+/// false. (Snapshots themselves come in a later version.) Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 ///
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.

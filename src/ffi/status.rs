@@ -23,10 +23,12 @@ pub enum wal_status {
     /// in `*out_len`.
     WAL_BUFFER_TOO_SMALL = 3,
     /// An operating-system call failed. A failed append was rolled back and
-    /// the handle stays usable.
+    /// the handle stays usable; a failed fdatasync or flush of the NONE
+    /// buffer poisons the handle (later writes get WAL_POISONED).
     WAL_IO = 4,
-    /// The disk is full (ENOSPC). The failed append was rolled back and the
-    /// handle stays usable (a delete may free space after compaction).
+    /// The disk is full (ENOSPC). As for WAL_IO: a failed append was rolled
+    /// back and the handle stays usable; a failed fdatasync or buffer flush
+    /// poisons it.
     WAL_NO_SPACE = 5,
     /// Bytes on disk failed their CRC or structure check; the message names
     /// the file, the offset and the expected and actual CRC.

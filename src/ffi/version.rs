@@ -1,4 +1,5 @@
-//! Version: as header macros (these constants) and at run time.
+//! The run-time version, to compare with the header's `WAL_VERSION_*`
+//! macros (which cbindgen.toml writes).
 
 use super::boundary::guard_value;
 use std::ffi::{c_char, c_int};

@@ -8,7 +8,7 @@
 //!     16    8 log identity, u64 LE, random per log file
 //!     24    8 generation, u64 LE (the number in the file name)
 //!     32    8 base sequence, u64 LE (every record's sequence is above it)
-//!     40   20 reserved, zero
+//!     40   20 reserved: written as zero, ignored when read
 //!     60    4 CRC32 of bytes 0..60, u32 LE
 //! ```
 

@@ -8,7 +8,8 @@ const LOG_PREFIX: &str = "wal-";
 const LOG_SUFFIX: &str = ".log";
 
 /// Log generation 1 is the first log of a store; compaction (a later version)
-/// writes higher generations. The highest-numbered valid log is current.
+/// writes higher generations, each complete before its name appears (written
+/// under a temporary name, then renamed). The highest-numbered log is current.
 pub const FIRST_GENERATION: u64 = 1;
 
 /// `wal-<generation as 16 hex digits>.log`
@@ -19,7 +20,8 @@ pub fn log_file_name(generation: u64) -> String {
 /// The generation of a log file name, or `None` if the name is not one.
 pub fn parse_log_file_name(name: &str) -> Option<u64> {
     let hex = name.strip_prefix(LOG_PREFIX)?.strip_suffix(LOG_SUFFIX)?;
-    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Lowercase only: exactly the names `log_file_name` produces.
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     u64::from_str_radix(hex, 16).ok()
@@ -50,6 +52,7 @@ mod tests {
         assert_eq!(parse_log_file_name("wal-00000000000000ff.log"), Some(255));
         assert_eq!(parse_log_file_name("wal-1.log"), None);
         assert_eq!(parse_log_file_name("wal-000000000000000g.log"), None);
+        assert_eq!(parse_log_file_name("wal-00000000000000FF.log"), None);
         assert_eq!(
             parse_log_file_name("wal-0000000000000001.log.cut-0000000000000040-5"),
             None

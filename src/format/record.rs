@@ -3,7 +3,8 @@
 //! ```text
 //! offset size field
 //!      0    1 type: 1 store, 2 delete, 3 batch begin, 4 batch commit;
-//!             5 range delete and 6..=127 reserved; 0 never written
+//!             5 range delete and 6..=127 reserved for later versions;
+//!             0 and 128..=255 never written
 //!      1    1 flags (0)
 //!      2    2 reserved (0)
 //!      4    4 payload length, u32 LE

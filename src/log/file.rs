@@ -6,16 +6,28 @@ use crate::format::{FileHeader, HeaderError, FILE_HEADER_LEN};
 use crate::vfs::{sys, OpenMode, Vfs, VfsFile};
 use std::path::{Path, PathBuf};
 
-/// The highest-numbered log file in `dir`, which is the current one.
-pub(crate) fn find_current_log<V: Vfs>(vfs: &V, dir: &Path) -> Result<Option<(u64, PathBuf)>> {
+/// The current log of a store: the highest-numbered log file.
+pub(crate) struct CurrentLog {
+    pub(crate) generation: u64,
+    pub(crate) path: PathBuf,
+    /// The next lower generation, if one is still there.
+    pub(crate) older: Option<u64>,
+}
+
+pub(crate) fn find_current_log<V: Vfs>(vfs: &V, dir: &Path) -> Result<Option<CurrentLog>> {
     let names = vfs
         .list_dir(dir)
         .map_err(|e| Error::io("list", dir, None, e))?;
-    Ok(names
+    let mut gens: Vec<u64> = names
         .iter()
         .filter_map(|n| parse_log_file_name(n))
-        .max()
-        .map(|g| (g, dir.join(log_file_name(g)))))
+        .collect();
+    gens.sort_unstable();
+    Ok(gens.pop().map(|generation| CurrentLog {
+        generation,
+        path: dir.join(log_file_name(generation)),
+        older: gens.pop(),
+    }))
 }
 
 pub(crate) fn new_header(generation: u64) -> Result<FileHeader> {
@@ -65,8 +77,8 @@ pub(crate) fn create_log<V: Vfs>(
 /// What the first bytes of an existing log say.
 pub(crate) enum HeaderState {
     Valid(FileHeader),
-    /// Empty, or a prefix of a header: a crash during creation, before any
-    /// record could have been acknowledged.
+    /// Empty, a prefix of a header, or all zeros: a crash during creation,
+    /// before any record could have been acknowledged.
     Unfinished,
 }
 
@@ -84,6 +96,12 @@ pub(crate) fn read_header<F: VfsFile>(
         path: path.to_owned(),
         detail: e.to_string(),
     };
+    // A file of nothing but zeros: its size reached the disk before its
+    // header did (delayed allocation). The header is fsynced before any
+    // record is written, so no record can have been acknowledged.
+    if b[..n].iter().all(|&x| x == 0) && all_zero(file, path, file_len)? {
+        return Ok(HeaderState::Unfinished);
+    }
     match FileHeader::decode(&b[..n]) {
         Ok(h) if h.generation == generation => Ok(HeaderState::Valid(h)),
         Ok(h) => Err(Error::corruption(
@@ -101,4 +119,19 @@ pub(crate) fn read_header<F: VfsFile>(
         Err(e @ HeaderError::BadCrc { .. }) => Err(Error::corruption(path, 0, e.to_string())),
         Err(e) => Err(incompatible(e)),
     }
+}
+
+fn all_zero<F: VfsFile>(file: &F, path: &Path, file_len: u64) -> Result<bool> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = 0;
+    while at < file_len {
+        let n = (file_len - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(|e| Error::io("read", path, Some(at), e))?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }

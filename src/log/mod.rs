@@ -8,7 +8,9 @@ mod poison;
 mod reader;
 
 pub(crate) use appender::Appender;
-pub(crate) use file::{create_log, find_current_log, read_header, write_fresh_header, HeaderState};
+pub(crate) use file::{
+    create_log, find_current_log, read_header, write_fresh_header, CurrentLog, HeaderState,
+};
 pub(crate) use group_commit::{GroupCommit, IndexOp};
 pub(crate) use poison::Poison;
 pub(crate) use reader::verify_record;

@@ -18,6 +18,8 @@ pub enum RecoveryMode {
     /// Like `Strict`, but a damaged record whose header is intact does not
     /// fail the open: its id reads back as corruption.
     Salvage,
-    /// Nothing is ever cut: a torn tail fails the open too.
+    /// No record is ever cut: a torn tail fails the open too. (A log shorter
+    /// than its header, or all zeros, holds no record and is started afresh
+    /// in every mode.)
     Absolute,
 }

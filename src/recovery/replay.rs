@@ -7,8 +7,10 @@
 //! is *corruption*: something acknowledged was damaged, and silently skipping
 //! it could serve an older version of an id or bring a deleted one back.
 //! "Later" means a higher sequence number than anything the damaged region
-//! could hold, so a torn batch whose surviving entries outlived a damaged
-//! one is still a tail: the batch never committed.
+//! could hold. For damage inside a batch that region is the whole batch,
+//! commit record included: a batch is one write, so a crash before its
+//! fdatasync can leave any mix of its records damaged and intact, and only
+//! a record written after the batch proves the batch was acknowledged.
 
 use super::window::Window;
 use super::RecoveryMode;
@@ -85,6 +87,12 @@ impl OpenBatch {
     /// The highest sequence number an entry of this batch can carry.
     fn last_entry_seq(&self) -> u64 {
         self.begin_seq.saturating_add(self.count)
+    }
+
+    /// The sequence number of this batch's commit record: a valid record
+    /// above it was written after the batch.
+    fn commit_seq(&self) -> u64 {
+        self.last_entry_seq().saturating_add(1)
     }
 }
 
@@ -193,7 +201,7 @@ pub fn replay<F: VfsFile>(
                 }
             }
         }
-        // Damage inside an open batch is a tail unless something newer than
+        // Damage inside an open batch is a tail unless a record written after
         // the whole batch follows it.
         let tail_start = batch.as_ref().map_or(pos, |b| b.begin);
         let (h, op_damaged) = match r.parse_at(pos)? {
@@ -209,7 +217,7 @@ pub fn replay<F: VfsFile>(
                 })
             }
             Parsed::BadHeader { expected, actual } => {
-                let min_seq = batch.as_ref().map_or(last_seq, OpenBatch::last_entry_seq);
+                let min_seq = batch.as_ref().map_or(last_seq, OpenBatch::commit_seq);
                 match r.next_valid_record(pos + 1, min_seq)? {
                     None => break tail_start,
                     Some(q) => {
@@ -232,7 +240,7 @@ pub fn replay<F: VfsFile>(
             } => {
                 let min_seq = batch
                     .as_ref()
-                    .map_or(last_seq.max(h.seq), OpenBatch::last_entry_seq);
+                    .map_or(last_seq.max(h.seq), OpenBatch::commit_seq);
                 match r.next_valid_record(pos + h.total_len(), min_seq)? {
                     None => break tail_start,
                     Some(q) => {
@@ -312,9 +320,7 @@ pub fn replay<F: VfsFile>(
                 });
             }
             (RecordType::BatchCommit, None, Some(b))
-                if h.id == b.count
-                    && b.ops.len() as u64 == b.count
-                    && h.seq == b.last_entry_seq() + 1 =>
+                if h.id == b.count && b.ops.len() as u64 == b.count && h.seq == b.commit_seq() =>
             {
                 records += b.count;
                 b.ops.drain(..).for_each(&mut apply);

@@ -37,15 +37,18 @@ pub fn save_and_cut<V: Vfs>(
         })
         .expect("an unbounded range of names")?;
 
-    if let Err(e) = copy_out(vfs, dir, log_path, log, &side, &side_path, offset, file_len) {
+    let saved = copy_out(vfs, dir, log_path, log, &side, &side_path, offset, file_len);
+    let cut = saved.and_then(|()| {
+        log.set_len(offset)
+            .map_err(|e| Error::io("truncate", log_path, Some(offset), e))
+    });
+    if let Err(e) = cut {
         // The log is untouched and the next open saves the tail again under
-        // a new name; an incomplete copy would only mislead whoever looks.
+        // a new name; a copy left here would only mislead whoever looks.
         drop(side);
         let _ = vfs.remove_file(&side_path);
         return Err(e);
     }
-    log.set_len(offset)
-        .map_err(|e| Error::io("truncate", log_path, Some(offset), e))?;
     // fsync, not fdatasync: the shrunken size is the point.
     log.sync_all()
         .map_err(|e| Error::io("fsync", log_path, None, e))?;

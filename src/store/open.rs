@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::format::names::{FIRST_GENERATION, LOCK_FILE};
 use crate::index::{Entry, Index};
 use crate::log::{
-    create_log, find_current_log, read_header, write_fresh_header, Appender, GroupCommit,
-    HeaderState, Poison,
+    create_log, find_current_log, read_header, write_fresh_header, Appender, CurrentLog,
+    GroupCommit, HeaderState, Poison,
 };
 use crate::recovery::{replay, save_and_cut, ReplayOp};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
@@ -23,8 +23,13 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     let lock = take_lock(&vfs, dir, read_only)?;
 
     let mut report = OpenReport::default();
+    let mut created = false;
     let (generation, log_path, file, header) = match find_current_log(&vfs, dir)? {
-        Some((generation, path)) => {
+        Some(CurrentLog {
+            generation,
+            path,
+            older,
+        }) => {
             let mode = if read_only {
                 OpenMode::ReadOnly
             } else {
@@ -36,6 +41,20 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
             let len = file_len(&file, &path)?;
             let header = match read_header(&file, &path, len, generation)? {
                 HeaderState::Valid(h) => Some(h),
+                // A newer generation is complete before its name appears, so
+                // an unfinished one beside an older log is damage; starting
+                // it afresh would hide the older log's data.
+                HeaderState::Unfinished if older.is_some() => {
+                    return Err(Error::corruption(
+                        &path,
+                        0,
+                        format!(
+                            "log generation {generation} has no complete header, yet \
+                             generation {} exists beside it",
+                            older.unwrap_or_default()
+                        ),
+                    ))
+                }
                 HeaderState::Unfinished if read_only => None,
                 HeaderState::Unfinished => {
                     report.reinitialised = true;
@@ -54,6 +73,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         }
         None => {
             let (path, file, h) = create_log(&vfs, dir, FIRST_GENERATION)?;
+            created = true;
             (FIRST_GENERATION, path, file, Some(h))
         }
     };
@@ -99,9 +119,14 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     if !read_only {
         // What replay accepted becomes durable before anything is built on
         // it: a previous process may have crashed with it only in the page
-        // cache.
+        // cache, or before the directory fsync that makes the log's name
+        // durable.
         file.sync_data()
             .map_err(|e| Error::io("fdatasync", &log_path, None, e))?;
+        if !created {
+            vfs.sync_dir(dir)
+                .map_err(|e| Error::io("fsync directory", dir, None, e))?;
+        }
     }
     debug_assert!(read_only || end == file_len);
     report.duration = started.elapsed();

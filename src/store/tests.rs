@@ -115,3 +115,108 @@ fn should_snapshot_follows_the_log_position() {
     assert!(s.should_snapshot());
     assert_eq!(s.log_position(), 64 + 99 + 32);
 }
+
+fn log_of(t: &tempfile::TempDir) -> std::path::PathBuf {
+    t.path().join("wal-0000000000000001.log")
+}
+
+#[test]
+fn an_all_zero_log_is_a_crash_during_creation() {
+    for len in [1usize, 63, 64, 65, 4096] {
+        let t = dir();
+        Store::open(t.path(), &Options::default())
+            .unwrap()
+            .close()
+            .unwrap();
+        std::fs::write(log_of(&t), vec![0u8; len]).unwrap();
+        let s = Store::open(t.path(), &Options::default()).unwrap();
+        assert!(s.open_report().reinitialised, "len {len}");
+        assert_eq!(std::fs::metadata(log_of(&t)).unwrap().len(), 64);
+        s.store(1, b"x").unwrap();
+        s.close().unwrap();
+        let s = Store::open(t.path(), &Options::default()).unwrap();
+        assert_eq!(s.retrieve(1).unwrap(), b"x");
+    }
+}
+
+#[test]
+fn an_unfinished_newer_generation_does_not_hide_an_older_log() {
+    let t = dir();
+    let s = Store::open(t.path(), &Options::default()).unwrap();
+    s.store(1, b"kept").unwrap();
+    s.close().unwrap();
+    let newer = t.path().join("wal-0000000000000002.log");
+    std::fs::write(&newer, b"WALST").unwrap();
+    let err = Store::open(t.path(), &Options::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corruption { path, offset: 0, .. } if *path == newer),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&newer).unwrap(), b"WALST");
+    std::fs::remove_file(&newer).unwrap();
+    let s = Store::open(t.path(), &Options::default()).unwrap();
+    assert_eq!(s.retrieve(1).unwrap(), b"kept");
+}
+
+/// A batch is one write: a crash before its fdatasync may leave its commit
+/// intact and an entry damaged. With nothing written after it, that batch
+/// was never acknowledged, so it is a torn tail, cut whole.
+#[test]
+fn a_damaged_entry_in_the_last_batch_is_a_torn_tail() {
+    let t = dir();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    s.store(1, b"before").unwrap();
+    s.store_batch(&[(2, b"first"), (3, b"second")]).unwrap();
+    s.close().unwrap();
+    let batch_at = 64 + 32 + 6;
+    let first_payload = batch_at + 32 + 32;
+    let mut bytes = std::fs::read(log_of(&t)).unwrap();
+    bytes[first_payload] ^= 1;
+    std::fs::write(log_of(&t), &bytes).unwrap();
+
+    let s = Store::open(t.path(), &Options::default()).unwrap();
+    let tail = s.open_report().torn_tail.clone().unwrap();
+    assert_eq!(
+        (tail.offset, tail.bytes),
+        (batch_at as u64, bytes.len() as u64 - batch_at as u64)
+    );
+    assert_eq!(s.retrieve(1).unwrap(), b"before");
+    assert_eq!(s.retrieve(2).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(s.retrieve(3).unwrap_err().kind(), ErrorKind::NotFound);
+    // With a record after the batch, the same damage is corruption.
+    s.store_batch(&[(2, b"first"), (3, b"second")]).unwrap();
+    s.store(4, b"after").unwrap();
+    s.close().unwrap();
+    let mut bytes = std::fs::read(log_of(&t)).unwrap();
+    bytes[first_payload] ^= 1;
+    std::fs::write(log_of(&t), &bytes).unwrap();
+    let err = Store::open(t.path(), &Options::default()).unwrap_err();
+    assert!(
+        matches!(err, Error::Corruption { offset, .. } if offset == (batch_at + 32) as u64),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_writable_open_makes_the_log_name_durable() {
+    let t = dir();
+    let vfs = FaultVfs::new();
+    Store::open_with_vfs(vfs.clone(), t.path(), &Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    // Creating the log (the directory exists already): one.
+    assert_eq!(vfs.count(Op::SyncDir), 1);
+    Store::open_with_vfs(vfs.clone(), t.path(), &Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    assert_eq!(vfs.count(Op::SyncDir), 2);
+    let mut ro = Options::default();
+    ro.set_read_only(true);
+    Store::open_with_vfs(vfs.clone(), t.path(), &ro)
+        .unwrap()
+        .close()
+        .unwrap();
+    assert_eq!(vfs.count(Op::SyncDir), 2, "a read-only open writes nothing");
+}
