@@ -182,8 +182,9 @@ enum wal_recovery_mode
   WAL_RECOVERY_SALVAGE = 1,
   /*
    No record is ever cut: a torn tail fails the open with
-   WAL_CORRUPTION too. (A log shorter than its header, or all zeros,
-   holds no record; it is started afresh in every mode.)
+   WAL_CORRUPTION too. (A log that never got its complete header, being
+   empty, a prefix of a header or all zeros, holds no record; it is
+   started afresh in every mode.)
    */
   WAL_RECOVERY_ABSOLUTE = 2,
 };
@@ -239,8 +240,9 @@ const char *wal_last_error(void);
  Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL or empty `dir`, NULL `out`);
  WAL_LOCKED (another handle holds the store); WAL_INCOMPATIBLE (not a
  walstore log, or an unknown format version: left untouched);
- WAL_CORRUPTION (damage followed by valid records, or any damage under
- ABSOLUTE); WAL_IO or WAL_NO_SPACE (the directory is missing for a
+ WAL_CORRUPTION (damage followed by valid records, any damage under
+ ABSOLUTE, or a newest log generation without a complete header beside an
+ older one); WAL_IO or WAL_NO_SPACE (the directory is missing for a
  read-only open, is not a directory, or a system call failed).
 
  # Safety
@@ -274,7 +276,8 @@ wal_status wal_close(wal_t *w);
  WAL_IO or WAL_NO_SPACE (the write failed and was rolled back, and the
  handle stays usable; or, under FSYNC, the fdatasync failed, or under
  NONE, flushing the buffer failed, and the handle is now poisoned);
- WAL_POISONED (an earlier failure poisoned the handle).
+ WAL_POISONED (an earlier failure poisoned the handle, or this call's
+ write failed and so did its rollback).
 
  # Safety
  `w` is NULL or a live handle; a non-NULL `data` points to `len` bytes.

@@ -44,8 +44,9 @@ unsafe fn handle<'a>(w: *const wal_t) -> Result<&'a wal_t> {
 /// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL or empty `dir`, NULL `out`);
 /// WAL_LOCKED (another handle holds the store); WAL_INCOMPATIBLE (not a
 /// walstore log, or an unknown format version: left untouched);
-/// WAL_CORRUPTION (damage followed by valid records, or any damage under
-/// ABSOLUTE); WAL_IO or WAL_NO_SPACE (the directory is missing for a
+/// WAL_CORRUPTION (damage followed by valid records, any damage under
+/// ABSOLUTE, or a newest log generation without a complete header beside an
+/// older one); WAL_IO or WAL_NO_SPACE (the directory is missing for a
 /// read-only open, is not a directory, or a system call failed).
 ///
 /// # Safety
@@ -120,7 +121,8 @@ pub unsafe extern "C" fn wal_close(w: *mut wal_t) -> wal_status {
 /// WAL_IO or WAL_NO_SPACE (the write failed and was rolled back, and the
 /// handle stays usable; or, under FSYNC, the fdatasync failed, or under
 /// NONE, flushing the buffer failed, and the handle is now poisoned);
-/// WAL_POISONED (an earlier failure poisoned the handle).
+/// WAL_POISONED (an earlier failure poisoned the handle, or this call's
+/// write failed and so did its rollback).
 ///
 /// # Safety
 /// `w` is NULL or a live handle; a non-NULL `data` points to `len` bytes.

@@ -45,8 +45,9 @@ pub enum wal_recovery_mode {
     /// Damage whose id cannot be trusted still fails the open.
     WAL_RECOVERY_SALVAGE = 1,
     /// No record is ever cut: a torn tail fails the open with
-    /// WAL_CORRUPTION too. (A log shorter than its header, or all zeros,
-    /// holds no record; it is started afresh in every mode.)
+    /// WAL_CORRUPTION too. (A log that never got its complete header, being
+    /// empty, a prefix of a header or all zeros, holds no record; it is
+    /// started afresh in every mode.)
     WAL_RECOVERY_ABSOLUTE = 2,
 }
 

@@ -18,8 +18,8 @@ pub enum RecoveryMode {
     /// Like `Strict`, but a damaged record whose header is intact does not
     /// fail the open: its id reads back as corruption.
     Salvage,
-    /// No record is ever cut: a torn tail fails the open too. (A log shorter
-    /// than its header, or all zeros, holds no record and is started afresh
-    /// in every mode.)
+    /// No record is ever cut: a torn tail fails the open too. (A log that
+    /// never got its complete header, being empty, a prefix of a header or
+    /// all zeros, holds no record and is started afresh in every mode.)
     Absolute,
 }

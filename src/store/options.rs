@@ -88,7 +88,8 @@ impl Options {
     }
 
     /// Bytes of log growth after which `should_snapshot` turns true; 0
-    /// turns automatic snapshots off.
+    /// makes it always false. (Snapshots themselves come in a later
+    /// version.)
     pub fn set_snapshot_threshold(&mut self, bytes: u64) -> &mut Self {
         self.snapshot_threshold = bytes;
         self

@@ -23,8 +23,9 @@ pub struct OpenReport {
     /// Records that `Salvage` found damaged; their ids read as corruption.
     pub damaged_records: u64,
     pub torn_tail: Option<TornTail>,
-    /// The log was empty or shorter than its header (a crash while it was
-    /// being created) and was initialised afresh.
+    /// The log never got its complete header (empty, a prefix of a header,
+    /// or all zeros: a crash while it was being created) and was initialised
+    /// afresh.
     pub reinitialised: bool,
     pub log_path: PathBuf,
     pub duration: Duration,
