@@ -921,6 +921,35 @@ static void test_report_and_snapshot(void)
     printf("   reopen: %llu records replayed, log position %llu, should_snapshot %s\n",
            (unsigned long long)records_replayed(w), (unsigned long long)end,
            wal_should_snapshot(w) ? "true" : "false");
+
+    /* A snapshot: should_snapshot turns false, and the next open loads it
+     * and replays only what follows. */
+    uint64_t u = 0;
+    CHECK_STATUS(wal_open_snapshot_used(w, &u), WAL_NOT_FOUND);
+    CHECK_ERR("wal_open_snapshot_used");
+    CHECK_STATUS(wal_snapshot_position(w, &u), WAL_OK);
+    CHECK(u == 64);
+    CHECK(wal_should_snapshot(w) == true);
+    CHECK_STATUS(wal_snapshot(w), WAL_OK);
+    CHECK(wal_should_snapshot(w) == false);
+    CHECK_STATUS(wal_snapshot_position(w, &u), WAL_OK);
+    CHECK(u == end);
+    STORE_VERSION(w, 9, 1, 100);
+    CHECK_STATUS(wal_snapshot(NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_snapshot");
+    CHECK_STATUS(wal_snapshot_position(NULL, &u), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_snapshot_position(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_snapshot_used(NULL, &u), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_snapshot_used(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    CHECK_STATUS(wal_open_snapshot_used(w, &u), WAL_OK);
+    CHECK(u == end);
+    CHECK(records_replayed(w) == 1);
+    EXPECT_VERSION(w, 9, 1, 100);
+    EXPECT_NOT_FOUND(w, 3);
+    EXPECT_VERSION(w, 8, 1, 100);
     CHECK_STATUS(wal_close(w), WAL_OK);
 
     /* Threshold 0: never true, however much is written. */

@@ -369,9 +369,46 @@ wal_status wal_delete(wal_t *w, uint64_t id);
 wal_status wal_sync(wal_t *w);
 
 /*
+ Writes a snapshot of the index (file `snapshot-<generation>-<position>.snap`),
+ so that the next open loads it and replays only the log written after
+ it. Before the snapshot names a log position, the log up to there is made
+ durable. Writers wait only while the index is copied; readers never wait.
+ The previous snapshot is removed once the new one is durable.
+
+ Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, read-only store); WAL_IO
+ or WAL_NO_SPACE (writing the snapshot or syncing the log failed; a failed
+ log fdatasync poisons the handle); WAL_POISONED.
+
+ # Safety
+ `w` is NULL or a live handle.
+ */
+wal_status wal_snapshot(wal_t *w);
+
+/*
+ Sets `*out` to the log position the newest snapshot covers (64, the
+ first record's offset, when there is none). Returns WAL_OK, or
+ WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_snapshot_position(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the log position of the snapshot the open loaded (it then
+ replayed only the log after it). Returns WAL_OK; WAL_NOT_FOUND when the
+ open replayed the whole log (no snapshot, or none it could trust: a
+ damaged, foreign or stale snapshot is never used); WAL_INVALID_ARGUMENT
+ for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_open_snapshot_used(const wal_t *w, uint64_t *out);
+
+/*
  True when the log has grown by at least the snapshot threshold since the
- newest snapshot (this version takes no snapshots yet, so: since the start
- of the log). Lock-free (two atomic loads), so it is cheap to call after
+ newest snapshot (or, with none, since the start of the log). Lock-free (two atomic loads), so it is cheap to call after
  every write. False for NULL `w` or a threshold of 0.
 
  # Safety
@@ -494,7 +531,7 @@ wal_status wal_options_set_read_only(wal_options *opts, bool read_only);
 /*
  Sets how many bytes the log may grow after the newest snapshot before
  `wal_should_snapshot` returns true (default 64 MiB); 0 makes it always
- false. (Snapshots themselves come in a later version.) Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+ false. The caller then calls `wal_snapshot`. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 
  # Safety
  `opts` is NULL or a live pointer from `wal_options_new`.

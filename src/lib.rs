@@ -11,6 +11,7 @@ pub mod format;
 mod index;
 mod log;
 pub mod recovery;
+mod snapshot;
 mod store;
 mod version;
 pub mod vfs;

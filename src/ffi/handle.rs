@@ -344,9 +344,58 @@ pub unsafe extern "C" fn wal_sync(w: *mut wal_t) -> wal_status {
     })
 }
 
+/// Writes a snapshot of the index (file `snapshot-<generation>-<position>.snap`),
+/// so that the next open loads it and replays only the log written after
+/// it. Before the snapshot names a log position, the log up to there is made
+/// durable. Writers wait only while the index is copied; readers never wait.
+/// The previous snapshot is removed once the new one is durable.
+///
+/// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, read-only store); WAL_IO
+/// or WAL_NO_SPACE (writing the snapshot or syncing the log failed; a failed
+/// log fdatasync poisons the handle); WAL_POISONED.
+///
+/// # Safety
+/// `w` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn wal_snapshot(w: *mut wal_t) -> wal_status {
+    guard("wal_snapshot", || {
+        // SAFETY: live handle by contract.
+        unsafe { handle(w) }?.store.snapshot().map(drop)
+    })
+}
+
+/// Sets `*out` to the log position the newest snapshot covers (64, the
+/// first record's offset, when there is none). Returns WAL_OK, or
+/// WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+///
+/// # Safety
+/// `w` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wal_snapshot_position(w: *const wal_t, out: *mut u64) -> wal_status {
+    getter("wal_snapshot_position", w, out, |s| {
+        Ok(s.snapshot_position())
+    })
+}
+
+/// Sets `*out` to the log position of the snapshot the open loaded (it then
+/// replayed only the log after it). Returns WAL_OK; WAL_NOT_FOUND when the
+/// open replayed the whole log (no snapshot, or none it could trust: a
+/// damaged, foreign or stale snapshot is never used); WAL_INVALID_ARGUMENT
+/// for NULL `w` or `out`.
+///
+/// # Safety
+/// `w` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wal_open_snapshot_used(w: *const wal_t, out: *mut u64) -> wal_status {
+    getter("wal_open_snapshot_used", w, out, |s| {
+        s.open_report()
+            .snapshot_used
+            .ok_or(Error::NothingToReport("the open loaded no snapshot"))
+    })
+}
+
 /// True when the log has grown by at least the snapshot threshold since the
-/// newest snapshot (this version takes no snapshots yet, so: since the start
-/// of the log). Lock-free (two atomic loads), so it is cheap to call after
+/// newest snapshot (or, with none, since the start of the log). Lock-free (two atomic loads), so it is cheap to call after
 /// every write. False for NULL `w` or a threshold of 0.
 ///
 /// # Safety

@@ -180,7 +180,7 @@ pub unsafe extern "C" fn wal_options_set_read_only(
 
 /// Sets how many bytes the log may grow after the newest snapshot before
 /// `wal_should_snapshot` returns true (default 64 MiB); 0 makes it always
-/// false. (Snapshots themselves come in a later version.) Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+/// false. The caller then calls `wal_snapshot`. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 ///
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.

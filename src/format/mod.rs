@@ -2,7 +2,7 @@
 //! encode/decode, no I/O, so that every byte rule is testable on its own.
 //! `docs/FORMAT.md` is the prose version of this module.
 
-mod crc;
+pub(crate) mod crc;
 pub mod header;
 pub mod names;
 pub mod record;

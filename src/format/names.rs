@@ -19,12 +19,7 @@ pub fn log_file_name(generation: u64) -> String {
 
 /// The generation of a log file name, or `None` if the name is not one.
 pub fn parse_log_file_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix(LOG_PREFIX)?.strip_suffix(LOG_SUFFIX)?;
-    // Lowercase only: exactly the names `log_file_name` produces.
-    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    u64::from_str_radix(hex, 16).ok()
+    parse_hex16(name.strip_prefix(LOG_PREFIX)?.strip_suffix(LOG_SUFFIX)?)
 }
 
 /// Where the bytes of a torn tail are kept before the log is cut:
@@ -39,6 +34,34 @@ pub fn tail_cut_file_name(generation: u64, offset: u64, unix_nanos: u128, attemp
     } else {
         format!("{base}-{attempt}")
     }
+}
+
+const SNAPSHOT_PREFIX: &str = "snapshot-";
+const SNAPSHOT_SUFFIX: &str = ".snap";
+/// Appended to a file's name while it is being written; renamed away once
+/// it is complete and durable.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// `snapshot-<generation as 16 hex>-<log position as 16 hex>.snap`
+pub fn snapshot_file_name(generation: u64, position: u64) -> String {
+    format!("{SNAPSHOT_PREFIX}{generation:016x}-{position:016x}{SNAPSHOT_SUFFIX}")
+}
+
+/// The (generation, position) of a snapshot file name.
+pub fn parse_snapshot_file_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name
+        .strip_prefix(SNAPSHOT_PREFIX)?
+        .strip_suffix(SNAPSHOT_SUFFIX)?;
+    let (g, p) = rest.split_once('-')?;
+    Some((parse_hex16(g)?, parse_hex16(p)?))
+}
+
+/// Exactly 16 lowercase hex digits: the only form this module writes.
+fn parse_hex16(hex: &str) -> Option<u64> {
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
 }
 
 #[cfg(test)]
@@ -57,6 +80,15 @@ mod tests {
             parse_log_file_name("wal-0000000000000001.log.cut-0000000000000040-5"),
             None
         );
+    }
+
+    #[test]
+    fn snapshot_names_round_trip() {
+        let n = snapshot_file_name(1, 0x1000);
+        assert_eq!(n, "snapshot-0000000000000001-0000000000001000.snap");
+        assert_eq!(parse_snapshot_file_name(&n), Some((1, 0x1000)));
+        assert_eq!(parse_snapshot_file_name(&format!("{n}{TEMP_SUFFIX}")), None);
+        assert_eq!(parse_snapshot_file_name("snapshot-1-2.snap"), None);
     }
 
     #[test]

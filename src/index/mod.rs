@@ -52,6 +52,16 @@ impl Index {
         self.shards.iter().map(|s| s.read().memory_bytes()).sum()
     }
 
+    /// Every (id, entry), shard by shard. Each shard is copied under its
+    /// read lock; the caller keeps writers out if it needs one point in time.
+    pub fn entries(&self) -> Vec<(u64, Entry)> {
+        let mut all = Vec::with_capacity(self.len());
+        for s in self.shards.iter() {
+            all.extend(s.read().iter());
+        }
+        all
+    }
+
     /// Ids marked damaged by a salvage replay.
     pub fn damaged_ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self

@@ -6,7 +6,7 @@ mod replay;
 mod tail;
 mod window;
 
-pub use replay::{replay, ReplayOp, Replayed};
+pub use replay::{replay, ReplayOp, ReplayStart, Replayed};
 pub use tail::save_and_cut;
 
 /// What replay does when it finds damage. See `docs/FORMAT.md`.

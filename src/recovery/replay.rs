@@ -164,14 +164,33 @@ impl<F: VfsFile> Replayer<'_, F> {
     }
 }
 
+/// Where replay starts: after the file header, or at a snapshot's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayStart {
+    pub offset: u64,
+    /// Every record from `offset` on has a higher sequence number.
+    pub last_seq: u64,
+}
+
+impl ReplayStart {
+    pub fn from_header(header: &FileHeader) -> ReplayStart {
+        ReplayStart {
+            offset: FILE_HEADER_LEN as u64,
+            last_seq: header.base_seq,
+        }
+    }
+}
+
 /// Replays the log in `file` (of `file_len` bytes, whose header is already
-/// verified) and passes each recovered operation to `apply`, in log order.
-/// Operations of a batch are passed only once its commit record is seen.
+/// verified) from `start` and passes each recovered operation to `apply`,
+/// in log order. Operations of a batch are passed only once its commit
+/// record is seen.
 pub fn replay<F: VfsFile>(
     file: &F,
     path: &Path,
     file_len: u64,
     header: &FileHeader,
+    start: ReplayStart,
     mode: RecoveryMode,
     mut apply: impl FnMut(ReplayOp),
 ) -> Result<Replayed> {
@@ -180,8 +199,8 @@ pub fn replay<F: VfsFile>(
         path,
         log_id: header.log_id,
     };
-    let mut pos = FILE_HEADER_LEN as u64;
-    let mut last_seq = header.base_seq;
+    let mut pos = start.offset;
+    let mut last_seq = start.last_seq;
     let mut records = 0u64;
     let mut damaged = 0u64;
     let mut batch: Option<OpenBatch> = None;

@@ -12,9 +12,11 @@ pub use options::{
 pub use report::{OpenReport, TornTail};
 
 use crate::error::{Error, Result};
+use crate::format::names::snapshot_file_name;
 use crate::format::{encode_record, RecordType, RECORD_HEADER_LEN};
 use crate::index::{Entry, Index};
 use crate::log::{verify_record, Appender, GroupCommit, IndexOp, Poison};
+use crate::snapshot::{self, Snapshot};
 use crate::vfs::{StdVfs, Vfs, VfsFile};
 use parking_lot::Mutex;
 use std::io;
@@ -28,7 +30,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// are positional and never wait for one another or for the append lock
 /// (except to read a record still in the `Durability::None` buffer).
 pub struct Store<V: Vfs = StdVfs> {
+    vfs: V,
     dir: PathBuf,
+    generation: u64,
     log_path: PathBuf,
     file: V::File,
     log_id: u64,
@@ -44,6 +48,8 @@ pub struct Store<V: Vfs = StdVfs> {
     position: AtomicU64,
     /// The log position the newest snapshot covers.
     snapshot_position: AtomicU64,
+    /// One snapshot at a time.
+    snapshot_lock: Mutex<()>,
     poison: Poison,
     report: OpenReport,
     closed: AtomicBool,
@@ -181,6 +187,54 @@ impl<V: Vfs> Store<V> {
         self.wait_durable(end)
     }
 
+    /// Writes a snapshot of the index, so that the next open replays only
+    /// the log written after it. The log up to the snapshot's position is
+    /// made durable first; writers wait only while the index is copied, not
+    /// while the snapshot is written and fsynced. Returns the position the
+    /// snapshot covers.
+    pub fn snapshot(&self) -> Result<u64> {
+        self.check_writable("snapshot")?;
+        let _one_at_a_time = self.snapshot_lock.lock();
+        // Most of the log becomes durable here, without holding writers up.
+        self.sync()?;
+        let snap = {
+            let mut ap = self.appender.lock();
+            self.poison.check()?;
+            // Records written since: flush and sync them too (under the
+            // append lock, so the index copy matches the position exactly;
+            // group commit publishes without taking this lock).
+            ap.flush(&self.file, &self.log_path, &self.poison)?;
+            self.written.store(ap.flushed_end(), Ordering::Release);
+            self.wait_durable(ap.end)?;
+            Snapshot {
+                log_id: self.log_id,
+                generation: self.generation,
+                position: ap.end,
+                last_seq: ap.next_seq - 1,
+                entries: self.index.entries(),
+            }
+        };
+        snapshot::write(&self.vfs, &self.dir, &snap)?;
+        let previous = self.snapshot_position.swap(snap.position, Ordering::AcqRel);
+        if previous != snap.position {
+            // The new snapshot is durable; the older one is only clutter.
+            let old = self.dir.join(snapshot_file_name(self.generation, previous));
+            match self.vfs.remove_file(&old) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::io("remove old snapshot", &old, None, e))
+                }
+                _ => {}
+            }
+        }
+        Ok(snap.position)
+    }
+
+    /// The log position the newest snapshot covers (the first record's
+    /// offset when there is none).
+    pub fn snapshot_position(&self) -> u64 {
+        self.snapshot_position.load(Ordering::Acquire)
+    }
+
     /// Syncs and closes. The store is closed (its lock released) even when
     /// the final sync fails; the error is returned.
     pub fn close(self) -> Result<()> {
@@ -188,7 +242,8 @@ impl<V: Vfs> Store<V> {
     }
 
     /// True when the log has grown by the snapshot threshold since the
-    /// newest snapshot. Lock-free: two atomic loads.
+    /// newest snapshot (or the start of the log). Lock-free: two atomic
+    /// loads.
     pub fn should_snapshot(&self) -> bool {
         let threshold = self.opts.snapshot_threshold();
         threshold != 0

@@ -3,12 +3,14 @@
 use super::{OpenReport, Options, Store, TornTail};
 use crate::error::{Error, Result};
 use crate::format::names::{FIRST_GENERATION, LOCK_FILE};
+use crate::format::{FileHeader, FILE_HEADER_LEN};
 use crate::index::{Entry, Index};
 use crate::log::{
     create_log, find_current_log, read_header, write_fresh_header, Appender, CurrentLog,
     GroupCommit, HeaderState, Poison,
 };
-use crate::recovery::{replay, save_and_cut, ReplayOp};
+use crate::recovery::{replay, save_and_cut, ReplayOp, ReplayStart};
+use crate::snapshot::{self, Snapshot};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use parking_lot::Mutex;
 use std::io;
@@ -85,9 +87,27 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         // A read-only open of a log still being created: an empty store.
         None => (file_len, 1, 0),
         Some(h) => {
-            let r = replay(&file, &log_path, file_len, &h, opts.recovery(), |op| {
-                apply(&index, op)
-            })?;
+            let start = match pick_snapshot(&vfs, dir, &h, file_len, read_only, &mut report)? {
+                Some(snap) => {
+                    for (id, e) in &snap.entries {
+                        index.insert(*id, *e);
+                    }
+                    ReplayStart {
+                        offset: snap.position,
+                        last_seq: snap.last_seq,
+                    }
+                }
+                None => ReplayStart::from_header(&h),
+            };
+            let r = replay(
+                &file,
+                &log_path,
+                file_len,
+                &h,
+                start,
+                opts.recovery(),
+                |op| apply(&index, op),
+            )?;
             report.records_replayed = r.records;
             report.damaged_records = r.damaged;
             if r.torn_tail {
@@ -117,13 +137,14 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         }
     };
     if !read_only {
-        // What replay accepted becomes durable before anything is built on
-        // it: a previous process may have crashed with it only in the page
+        // What replay accepted, and the removal of stale snapshots, become
+        // durable before anything is built on it: a previous process may have crashed with it only in the page
         // cache, or before the directory fsync that makes the log's name
         // durable.
         file.sync_data()
             .map_err(|e| Error::io("fdatasync", &log_path, None, e))?;
         if !created {
+            // Also makes the removal of stale snapshots durable.
             vfs.sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", dir, None, e))?;
         }
@@ -132,6 +153,9 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     report.duration = started.elapsed();
 
     Ok(Store {
+        vfs,
+        generation,
+        snapshot_lock: Mutex::new(()),
         dir: dir.to_owned(),
         log_path,
         log_id,
@@ -140,7 +164,11 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         commit: GroupCommit::new(end),
         written: AtomicU64::new(end),
         position: AtomicU64::new(end),
-        snapshot_position: AtomicU64::new(crate::format::FILE_HEADER_LEN as u64),
+        snapshot_position: AtomicU64::new(
+            report
+                .snapshot_used
+                .unwrap_or(crate::format::FILE_HEADER_LEN as u64),
+        ),
         poison: Poison::default(),
         report,
         closed: AtomicBool::new(read_only),
@@ -148,6 +176,51 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         file,
         _lock: lock,
     })
+}
+
+/// The newest snapshot of this log that passes every check, or `None` for a
+/// full replay. A writable open removes every other snapshot file, durably
+/// (the directory fsync at the end of open), before any write: a snapshot
+/// rejected because its position lies past the end of the log would
+/// otherwise become plausible again once new writes grow the log, and would
+/// then describe records it never saw.
+fn pick_snapshot<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    h: &FileHeader,
+    file_len: u64,
+    read_only: bool,
+    report: &mut OpenReport,
+) -> Result<Option<Snapshot>> {
+    let listing = snapshot::list(vfs, dir, h.generation)?;
+    let mut chosen = None;
+    let mut stale = listing.others;
+    for (_, path) in listing.ours {
+        if chosen.is_some() {
+            stale.push(path);
+            continue;
+        }
+        let first = FILE_HEADER_LEN as u64;
+        match snapshot::load(vfs, &path, h.log_id, h.generation, first, file_len) {
+            Ok(s) => {
+                report.snapshot_used = Some(s.position);
+                chosen = Some(s);
+            }
+            Err(why) => {
+                report
+                    .snapshots_rejected
+                    .push(format!("{}: {why}", path.display()));
+                stale.push(path);
+            }
+        }
+    }
+    if !read_only {
+        for p in stale {
+            vfs.remove_file(&p)
+                .map_err(|e| Error::io("remove stale snapshot", &p, None, e))?;
+        }
+    }
+    Ok(chosen)
 }
 
 fn apply(index: &Index, op: ReplayOp) {

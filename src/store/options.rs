@@ -88,8 +88,7 @@ impl Options {
     }
 
     /// Bytes of log growth after which `should_snapshot` turns true; 0
-    /// makes it always false. (Snapshots themselves come in a later
-    /// version.)
+    /// makes it always false.
     pub fn set_snapshot_threshold(&mut self, bytes: u64) -> &mut Self {
         self.snapshot_threshold = bytes;
         self

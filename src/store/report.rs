@@ -27,6 +27,12 @@ pub struct OpenReport {
     /// or all zeros: a crash while it was being created) and was initialised
     /// afresh.
     pub reinitialised: bool,
+    /// The log position of the snapshot the open loaded (it replayed only
+    /// the log after it); `None` for a full replay.
+    pub snapshot_used: Option<u64>,
+    /// Snapshot files the open could not trust, each with the reason; a
+    /// writable open removed them.
+    pub snapshots_rejected: Vec<String>,
     pub log_path: PathBuf,
     pub duration: Duration,
 }

@@ -1,0 +1,117 @@
+//! Index snapshots: writing one durably, and finding the one an open may
+//! trust.
+
+mod format;
+
+pub use format::Snapshot;
+
+use crate::error::{Error, Result};
+use crate::format::names::{parse_snapshot_file_name, snapshot_file_name, TEMP_SUFFIX};
+use crate::vfs::{OpenMode, Vfs, VfsFile};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Writes `snap` as a temporary file, fsyncs it, renames it into place and
+/// fsyncs the directory, so the snapshot's name appears only once its bytes
+/// are durable. Returns its path.
+pub(crate) fn write<V: Vfs>(vfs: &V, dir: &Path, snap: &Snapshot) -> Result<PathBuf> {
+    let name = snapshot_file_name(snap.generation, snap.position);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!("{name}{TEMP_SUFFIX}"));
+    match vfs.remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("remove", &tmp, None, e)),
+    }
+    let f = vfs
+        .open(&tmp, OpenMode::CreateNew)
+        .map_err(|e| Error::io("create", &tmp, None, e))?;
+    let written = f
+        .write_all_at(&snap.encode(), 0)
+        .map_err(|e| Error::io("write", &tmp, Some(0), e))
+        .and_then(|()| f.sync_all().map_err(|e| Error::io("fsync", &tmp, None, e)));
+    drop(f);
+    if let Err(e) = written {
+        let _ = vfs.remove_file(&tmp);
+        return Err(e);
+    }
+    vfs.rename(&tmp, &path)
+        .map_err(|e| Error::io("rename", &tmp, None, e))?;
+    vfs.sync_dir(dir)
+        .map_err(|e| Error::io("fsync directory", dir, None, e))?;
+    Ok(path)
+}
+
+/// The snapshot files of a store directory.
+pub(crate) struct Listing {
+    /// Snapshots of the current generation: (position, path), newest first.
+    pub(crate) ours: Vec<(u64, PathBuf)>,
+    /// Other generations' snapshots and leftover temporary files, which a
+    /// writable open removes.
+    pub(crate) others: Vec<PathBuf>,
+}
+
+pub(crate) fn list<V: Vfs>(vfs: &V, dir: &Path, generation: u64) -> Result<Listing> {
+    let names = vfs
+        .list_dir(dir)
+        .map_err(|e| Error::io("list", dir, None, e))?;
+    let (mut ours, mut others) = (Vec::new(), Vec::new());
+    for n in names {
+        match parse_snapshot_file_name(&n) {
+            Some((g, pos)) if g == generation => ours.push((pos, dir.join(&n))),
+            Some(_) => others.push(dir.join(&n)),
+            None => {
+                let stem = n.strip_suffix(TEMP_SUFFIX).unwrap_or("");
+                if parse_snapshot_file_name(stem).is_some() {
+                    others.push(dir.join(&n));
+                }
+            }
+        }
+    }
+    ours.sort_unstable_by_key(|o| std::cmp::Reverse(o.0));
+    Ok(Listing { ours, others })
+}
+
+/// Reads and checks a snapshot file against the log it claims to cover.
+/// `Err` carries the reason it cannot be used.
+pub(crate) fn load<V: Vfs>(
+    vfs: &V,
+    path: &Path,
+    log_id: u64,
+    generation: u64,
+    log_valid_from: u64,
+    log_len: u64,
+) -> Result<Snapshot, String> {
+    let f = vfs
+        .open(path, OpenMode::ReadOnly)
+        .map_err(|e| format!("open: {e}"))?;
+    let len = f.len().map_err(|e| format!("stat: {e}"))?;
+    let mut b = vec![0u8; usize::try_from(len).map_err(|_| "too large".to_string())?];
+    f.read_exact_at(&mut b, 0)
+        .map_err(|e| format!("read: {e}"))?;
+    let s = Snapshot::decode(&b)?;
+    if s.log_id != log_id || s.generation != generation {
+        return Err(format!(
+            "it belongs to log {:#018x} generation {}, not this log ({log_id:#018x}, generation \
+             {generation})",
+            s.log_id, s.generation
+        ));
+    }
+    if s.position < log_valid_from || s.position > log_len {
+        return Err(format!(
+            "its position {} lies outside the log ({log_valid_from}..={log_len})",
+            s.position
+        ));
+    }
+    if let Some((id, e)) = s
+        .entries
+        .iter()
+        .find(|(_, e)| e.offset < log_valid_from || e.offset >= s.position)
+    {
+        return Err(format!(
+            "id {id} points at offset {}, outside the part it covers",
+            e.offset
+        ));
+    }
+    Ok(s)
+}

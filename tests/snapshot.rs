@@ -1,0 +1,386 @@
+//! Index snapshots: open loads a trusted snapshot and replays only the log
+//! after it; a missing, damaged, truncated, foreign or stale snapshot falls
+//! back to a full replay and never serves wrong data.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use walstore::{Durability, ErrorKind, Options, RecoveryMode, Store};
+
+type Model = BTreeMap<u64, Vec<u8>>;
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap()
+}
+
+fn flush() -> Options {
+    let mut o = Options::default();
+    o.set_durability(Durability::Flush);
+    o
+}
+
+fn payload(id: u64, round: u64) -> Vec<u8> {
+    format!("id {id} round {round}").into_bytes()
+}
+
+/// Applies the same operations to the store and the model.
+fn put(s: &Store, m: &mut Model, id: u64, round: u64) {
+    s.store(id, &payload(id, round)).unwrap();
+    m.insert(id, payload(id, round));
+}
+
+fn del(s: &Store, m: &mut Model, id: u64) {
+    s.delete(id).unwrap();
+    m.remove(&id);
+}
+
+fn assert_matches(s: &Store, m: &Model, ids: std::ops::Range<u64>, ctx: &str) {
+    for id in ids {
+        match m.get(&id) {
+            Some(v) => assert_eq!(&s.retrieve(id).unwrap(), v, "{ctx}: id {id}"),
+            None => assert_eq!(
+                s.retrieve(id).unwrap_err().kind(),
+                ErrorKind::NotFound,
+                "{ctx}: id {id}"
+            ),
+        }
+    }
+    assert_eq!(s.len(), m.len(), "{ctx}: live ids");
+}
+
+fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("snapshot-")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A store with a snapshot in the middle of its history: returns the
+/// model, the snapshot's position and the records written after it.
+fn build(dir: &Path) -> (Model, u64, u64) {
+    let s = Store::open(dir, &flush()).unwrap();
+    let mut m = Model::new();
+    for id in 0..20 {
+        put(&s, &mut m, id, 0);
+    }
+    for id in (0..20).step_by(3) {
+        del(&s, &mut m, id);
+    }
+    put(&s, &mut m, 1, 1);
+    let pos = s.snapshot().unwrap();
+    assert_eq!(pos, s.log_position());
+    assert_eq!(s.snapshot_position(), pos);
+    // After the snapshot: overwrites, deletes (of ids live in the snapshot),
+    // new ids and a batch.
+    put(&s, &mut m, 2, 2);
+    del(&s, &mut m, 4);
+    put(&s, &mut m, 30, 0);
+    s.store_batch(&[(31, b"a"), (5, b"b")]).unwrap();
+    m.insert(31, b"a".to_vec());
+    m.insert(5, b"b".to_vec());
+    s.close().unwrap();
+    (m, pos, 5)
+}
+
+#[test]
+fn open_loads_the_snapshot_and_replays_only_what_follows() {
+    let t = tempdir();
+    let (m, pos, after) = build(t.path());
+    assert_eq!(snapshot_files(t.path()).len(), 1);
+    let s = Store::open(t.path(), &flush()).unwrap();
+    let r = s.open_report();
+    assert_eq!(r.snapshot_used, Some(pos));
+    assert_eq!(r.records_replayed, after);
+    assert!(r.snapshots_rejected.is_empty());
+    assert_eq!(s.snapshot_position(), pos);
+    assert_matches(&s, &m, 0..40, "from snapshot");
+    // And again, after more writes and a second snapshot.
+    let mut m = m;
+    put(&s, &mut m, 3, 9);
+    del(&s, &mut m, 30);
+    let pos2 = s.snapshot().unwrap();
+    assert_eq!(
+        snapshot_files(t.path()).len(),
+        1,
+        "the older one is removed"
+    );
+    s.close().unwrap();
+    let s = Store::open(t.path(), &flush()).unwrap();
+    assert_eq!(s.open_report().snapshot_used, Some(pos2));
+    assert_eq!(s.open_report().records_replayed, 0);
+    assert_matches(&s, &m, 0..40, "second snapshot");
+}
+
+#[test]
+fn a_missing_snapshot_means_a_full_replay_with_the_same_result() {
+    let t = tempdir();
+    let (m, _, _) = build(t.path());
+    for f in snapshot_files(t.path()) {
+        fs::remove_file(f).unwrap();
+    }
+    let s = Store::open(t.path(), &flush()).unwrap();
+    assert_eq!(s.open_report().snapshot_used, None);
+    assert_eq!(s.open_report().records_replayed, 20 + 7 + 1 + 5);
+    assert_matches(&s, &m, 0..40, "full replay");
+}
+
+/// Every byte of the snapshot damaged, and every truncation of it: the open
+/// never trusts it, replays the whole log, gets the exact same state, and
+/// removes the bad file.
+#[test]
+fn a_damaged_or_truncated_snapshot_is_never_trusted() {
+    let t = tempdir();
+    let (m, _, _) = build(t.path());
+    let snap = snapshot_files(t.path()).pop().unwrap();
+    let good = fs::read(&snap).unwrap();
+    let pristine = tempdir();
+    copy_dir(t.path(), pristine.path());
+    let mut cases = 0;
+    let damaged = (0..good.len()).map(|i| {
+        let mut d = good.clone();
+        d[i] ^= 0x5a;
+        (format!("byte {i} damaged"), d)
+    });
+    let truncated = (0..good.len()).map(|l| (format!("truncated to {l}"), good[..l].to_vec()));
+    for (what, bytes) in damaged.chain(truncated) {
+        let d = tempdir();
+        copy_dir(pristine.path(), d.path());
+        fs::write(d.path().join(snap.file_name().unwrap()), &bytes).unwrap();
+        let s = Store::open(d.path(), &flush()).unwrap();
+        assert_eq!(s.open_report().snapshot_used, None, "{what}");
+        assert_eq!(s.open_report().snapshots_rejected.len(), 1, "{what}");
+        assert_matches(&s, &m, 0..40, &what);
+        drop(s);
+        assert!(snapshot_files(d.path()).is_empty(), "{what}: removed");
+        cases += 1;
+    }
+    assert_eq!(cases, 2 * good.len());
+    println!("damaged or truncated snapshots refused: {cases}");
+}
+
+#[test]
+fn a_snapshot_from_another_store_is_refused() {
+    let a = tempdir();
+    let (m, pos, _) = build(a.path());
+    let b = tempdir();
+    let (_, _, _) = build(b.path());
+    // Same generation and position, same name: only the identity differs.
+    let theirs = snapshot_files(b.path()).pop().unwrap();
+    let ours = snapshot_files(a.path()).pop().unwrap();
+    assert_eq!(theirs.file_name(), ours.file_name());
+    fs::copy(&theirs, &ours).unwrap();
+    let s = Store::open(a.path(), &flush()).unwrap();
+    assert_eq!(s.open_report().snapshot_used, None);
+    let why = &s.open_report().snapshots_rejected[0];
+    assert!(why.contains("belongs to log"), "{why}");
+    assert_matches(&s, &m, 0..40, "foreign snapshot");
+    assert!(pos > 64);
+}
+
+/// A snapshot whose position lies past the end of the log (the log lost its
+/// tail) is refused, and removed for good: once new writes grow the log
+/// past that position again, it must not come back describing records it
+/// never saw.
+#[test]
+fn a_snapshot_past_the_end_of_the_log_is_refused_and_stays_gone() {
+    let t = tempdir();
+    let s = Store::open(t.path(), &flush()).unwrap();
+    let mut m = Model::new();
+    for id in 0..10 {
+        put(&s, &mut m, id, 0);
+    }
+    let cut = s.log_position();
+    for id in 10..20 {
+        put(&s, &mut m, id, 0);
+    }
+    let pos = s.snapshot().unwrap();
+    s.close().unwrap();
+    let log = t.path().join("wal-0000000000000001.log");
+    let f = fs::OpenOptions::new().write(true).open(&log).unwrap();
+    f.set_len(cut).unwrap();
+    drop(f);
+    for id in 10..20 {
+        m.remove(&id);
+    }
+
+    let s = Store::open(t.path(), &flush()).unwrap();
+    assert_eq!(s.open_report().snapshot_used, None);
+    assert!(s.open_report().snapshots_rejected[0].contains("outside the log"));
+    assert!(snapshot_files(t.path()).is_empty());
+    assert_matches(&s, &m, 0..40, "after losing the tail");
+    // Grow the log past the old position with different records.
+    for id in 100..140 {
+        put(&s, &mut m, id, 1);
+    }
+    assert!(s.log_position() > pos);
+    s.close().unwrap();
+    let s = Store::open(t.path(), &flush()).unwrap();
+    assert_eq!(s.open_report().snapshot_used, None);
+    assert_matches(&s, &m, 0..140, "regrown");
+}
+
+#[test]
+fn deleted_ids_stay_deleted_through_snapshot_and_reopen_in_every_order() {
+    // delete then snapshot; snapshot then delete; delete, snapshot, re-store.
+    let t = tempdir();
+    let s = Store::open(t.path(), &flush()).unwrap();
+    let mut m = Model::new();
+    for id in 0..3 {
+        put(&s, &mut m, id, 0);
+    }
+    del(&s, &mut m, 0);
+    s.snapshot().unwrap();
+    del(&s, &mut m, 1);
+    del(&s, &mut m, 2);
+    s.snapshot().unwrap();
+    put(&s, &mut m, 2, 5);
+    s.close().unwrap();
+    for round in 0..2 {
+        let s = Store::open(t.path(), &flush()).unwrap();
+        assert!(s.open_report().snapshot_used.is_some());
+        assert_matches(&s, &m, 0..3, &format!("reopen {round}"));
+        assert_eq!(s.delete(0).unwrap_err().kind(), ErrorKind::NotFound);
+    }
+}
+
+/// An id that a SALVAGE open found damaged stays damaged in the snapshot: it
+/// never turns into an older version or into "not found".
+#[test]
+fn a_salvaged_damaged_id_stays_damaged_through_a_snapshot() {
+    let t = tempdir();
+    let s = Store::open(t.path(), &flush()).unwrap();
+    s.store(1, b"old").unwrap();
+    s.store(1, b"newest").unwrap();
+    s.store(2, b"two").unwrap();
+    s.close().unwrap();
+    let log = t.path().join("wal-0000000000000001.log");
+    let mut bytes = fs::read(&log).unwrap();
+    let newest_payload = 64 + 32 + 3 + 32;
+    bytes[newest_payload] ^= 1;
+    fs::write(&log, &bytes).unwrap();
+
+    let mut salvage = flush();
+    salvage.set_recovery(RecoveryMode::Salvage);
+    let s = Store::open(t.path(), &salvage).unwrap();
+    assert_eq!(s.damaged_ids(), vec![1]);
+    s.snapshot().unwrap();
+    s.close().unwrap();
+    // Strict now opens: the damage lies before the snapshot's position.
+    let s = Store::open(t.path(), &flush()).unwrap();
+    assert!(s.open_report().snapshot_used.is_some());
+    assert_eq!(s.damaged_ids(), vec![1]);
+    assert_eq!(s.retrieve(1).unwrap_err().kind(), ErrorKind::Corruption);
+    assert_eq!(s.retrieve(2).unwrap(), b"two");
+}
+
+#[test]
+fn snapshot_under_none_durability_covers_buffered_writes() {
+    let t = tempdir();
+    let mut o = Options::default();
+    o.set_durability(Durability::None);
+    let s = Store::open(t.path(), &o).unwrap();
+    s.store(1, b"buffered").unwrap();
+    let pos = s.snapshot().unwrap();
+    assert_eq!(pos, 64 + 32 + 8);
+    assert_eq!(
+        fs::metadata(t.path().join("wal-0000000000000001.log"))
+            .unwrap()
+            .len(),
+        pos,
+        "the log up to the snapshot is on disk"
+    );
+    drop(s);
+    let s = Store::open(t.path(), &o).unwrap();
+    assert_eq!(s.open_report().snapshot_used, Some(pos));
+    assert_eq!(s.retrieve(1).unwrap(), b"buffered");
+}
+
+#[test]
+fn read_only_opens_use_a_snapshot_and_remove_nothing() {
+    let t = tempdir();
+    let (m, pos, _) = build(t.path());
+    let bogus = t
+        .path()
+        .join("snapshot-0000000000000001-0000000000000040.snap");
+    fs::write(&bogus, b"not a snapshot").unwrap();
+    let mut ro = Options::default();
+    ro.set_read_only(true);
+    let s = Store::open(t.path(), &ro).unwrap();
+    assert_eq!(s.open_report().snapshot_used, Some(pos));
+    assert_matches(&s, &m, 0..40, "read-only");
+    assert_eq!(s.snapshot().unwrap_err().kind(), ErrorKind::InvalidArgument);
+    drop(s);
+    assert_eq!(snapshot_files(t.path()).len(), 2);
+}
+
+/// Readers and writers keep going while snapshots are taken; every result is
+/// checked, and the reopened store equals what the writers acknowledged.
+#[test]
+fn snapshots_run_beside_readers_and_writers() {
+    let t = tempdir();
+    for d in [Durability::Fsync, Durability::Flush, Durability::None] {
+        let dir = t.path().join(format!("{d:?}"));
+        let mut o = Options::default();
+        o.set_durability(d);
+        let s = Arc::new(Store::open(&dir, &o).unwrap());
+        let writers: Vec<_> = (0..3u64)
+            .map(|w| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300u64 {
+                        let id = w * 1000 + i % 50;
+                        s.store(id, &payload(id, i)).unwrap();
+                        assert_eq!(s.retrieve(id).unwrap(), payload(id, i));
+                        if i % 7 == 0 {
+                            s.delete(id).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let snapper = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut last = 0;
+                for _ in 0..20 {
+                    let p = s.snapshot().unwrap();
+                    assert!(p >= last);
+                    last = p;
+                }
+            })
+        };
+        for h in writers {
+            h.join().unwrap();
+        }
+        snapper.join().unwrap();
+        let expect: Model = (0..3u64)
+            .flat_map(|w| (250..300u64).map(move |i| (w, i)))
+            .filter(|(_, i)| i % 7 != 0)
+            .map(|(w, i)| (w * 1000 + i % 50, payload(w * 1000 + i % 50, i)))
+            .collect();
+        Arc::try_unwrap(s).unwrap().close().unwrap();
+        let s = Store::open(&dir, &o).unwrap();
+        assert!(s.open_report().snapshot_used.is_some(), "{d:?}");
+        for w in 0..3u64 {
+            assert_matches(&s, &expect, w * 1000..w * 1000 + 50, &format!("{d:?}"));
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
