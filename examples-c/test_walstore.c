@@ -941,6 +941,11 @@ static void test_report_and_snapshot(void)
     CHECK_STATUS(wal_snapshot_position(w, NULL), WAL_INVALID_ARGUMENT);
     CHECK_STATUS(wal_open_snapshot_used(NULL, &u), WAL_INVALID_ARGUMENT);
     CHECK_STATUS(wal_open_snapshot_used(w, NULL), WAL_INVALID_ARGUMENT);
+    bool reinit = true;
+    CHECK_STATUS(wal_open_reinitialised(w, &reinit), WAL_OK);
+    CHECK(reinit == false);
+    CHECK_STATUS(wal_open_reinitialised(NULL, &reinit), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_reinitialised(w, NULL), WAL_INVALID_ARGUMENT);
     CHECK_STATUS(wal_close(w), WAL_OK);
     w = NULL;
     CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);

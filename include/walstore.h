@@ -311,8 +311,9 @@ wal_status wal_store_batch(wal_t *w, const wal_entry *entries, size_t count);
 
  Returns WAL_OK; WAL_NOT_FOUND; WAL_BUFFER_TOO_SMALL; WAL_INVALID_ARGUMENT
  (NULL `w` or `out_len`, NULL `buf` with `cap` > 0); WAL_CORRUPTION (the
- record fails its check: the message names the offset and CRCs, and no
- bytes are returned); WAL_IO.
+ record fails its check: the message names the offset and CRCs); WAL_IO.
+ After WAL_CORRUPTION or WAL_IO the first bytes of `buf` (as many as the
+ payload is long) hold zeros, never unverified bytes.
 
  # Safety
  `w` is NULL or a live handle; a non-NULL `buf` has `cap` writable bytes;
@@ -445,6 +446,17 @@ wal_status wal_open_records_replayed(const wal_t *w, uint64_t *out);
  `w` is NULL or a live handle; `out` is NULL or writable.
  */
 wal_status wal_open_damaged_records(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to whether the open found a log that never got its complete
+ header (empty, a prefix of a header, or at most 64 bytes of zeros: a
+ crash while it was being created, before any record) and started it
+ afresh. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_open_reinitialised(const wal_t *w, bool *out);
 
 /*
  Reports the torn tail the open found: `*offset` is where it began (the

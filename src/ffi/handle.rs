@@ -198,8 +198,9 @@ pub unsafe extern "C" fn wal_store_batch(
 ///
 /// Returns WAL_OK; WAL_NOT_FOUND; WAL_BUFFER_TOO_SMALL; WAL_INVALID_ARGUMENT
 /// (NULL `w` or `out_len`, NULL `buf` with `cap` > 0); WAL_CORRUPTION (the
-/// record fails its check: the message names the offset and CRCs, and no
-/// bytes are returned); WAL_IO.
+/// record fails its check: the message names the offset and CRCs); WAL_IO.
+/// After WAL_CORRUPTION or WAL_IO the first bytes of `buf` (as many as the
+/// payload is long) hold zeros, never unverified bytes.
 ///
 /// # Safety
 /// `w` is NULL or a live handle; a non-NULL `buf` has `cap` writable bytes;
@@ -221,21 +222,14 @@ pub unsafe extern "C" fn wal_retrieve(
                 "buf is NULL but cap is {cap}"
             )));
         }
-        let needed = h.store.payload_len(id)?;
-        let r = if needed > cap {
-            Err(Error::BufferTooSmall {
-                id,
-                needed,
-                capacity: cap,
-            })
-        } else if needed == 0 {
-            h.store.retrieve_into(id, &mut [])
+        let out: &mut [u8] = if buf.is_null() {
+            &mut []
         } else {
-            // SAFETY: buf is non-NULL (cap >= needed > 0) and holds cap >=
-            // needed writable bytes by contract.
-            let out = unsafe { std::slice::from_raw_parts_mut(buf, needed) };
-            h.store.retrieve_into(id, out)
+            // SAFETY: non-NULL, and by contract holds cap writable bytes; no
+            // real buffer exceeds isize::MAX bytes.
+            unsafe { std::slice::from_raw_parts_mut(buf, cap.min(isize::MAX as usize)) }
         };
+        let r = h.store.retrieve_into(id, out);
         match r {
             Ok(n) => {
                 // SAFETY: checked non-NULL above.
@@ -460,6 +454,25 @@ pub unsafe extern "C" fn wal_open_records_replayed(w: *const wal_t, out: *mut u6
 pub unsafe extern "C" fn wal_open_damaged_records(w: *const wal_t, out: *mut u64) -> wal_status {
     getter("wal_open_damaged_records", w, out, |s| {
         Ok(s.open_report().damaged_records)
+    })
+}
+
+/// Sets `*out` to whether the open found a log that never got its complete
+/// header (empty, a prefix of a header, or at most 64 bytes of zeros: a
+/// crash while it was being created, before any record) and started it
+/// afresh. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+///
+/// # Safety
+/// `w` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wal_open_reinitialised(w: *const wal_t, out: *mut bool) -> wal_status {
+    guard("wal_open_reinitialised", || {
+        // SAFETY: live handle by contract.
+        let h = unsafe { handle(w) }?;
+        check_out(out, "out")?;
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(out, h.store.open_report().reinitialised) };
+        Ok(())
     })
 }
 

@@ -96,11 +96,24 @@ pub(crate) fn read_header<F: VfsFile>(
         path: path.to_owned(),
         detail: e.to_string(),
     };
-    // A file of nothing but zeros: its size reached the disk before its
-    // header did (delayed allocation). The header is fsynced before any
-    // record is written, so no record can have been acknowledged.
-    if b[..n].iter().all(|&x| x == 0) && all_zero(file, path, file_len)? {
-        return Ok(HeaderState::Unfinished);
+    // Zeros where the header belongs. Creation writes just the header and
+    // fsyncs it before any record: a file of at most that size holding only
+    // zeros is a creation whose size reached the disk before its bytes
+    // (delayed allocation). A longer one lost acknowledged records.
+    if b[..n].iter().all(|&x| x == 0) {
+        if file_len <= FILE_HEADER_LEN as u64 {
+            return Ok(HeaderState::Unfinished);
+        }
+        if all_zero(file, path, file_len)? {
+            return Err(Error::corruption(
+                path,
+                0,
+                format!(
+                    "the whole log ({file_len} bytes) reads as zeros; its header was \
+                     durable before any record was written, so this is damage"
+                ),
+            ));
+        }
     }
     match FileHeader::decode(&b[..n]) {
         Ok(h) if h.generation == generation => Ok(HeaderState::Valid(h)),

@@ -48,6 +48,10 @@ pub struct Replayed {
     /// End of the last whole record (or committed batch): new appends go here.
     pub valid_end: u64,
     pub last_seq: u64,
+    /// The highest sequence number in any record with an intact header,
+    /// the cut tail included: new records must number above it, or a crash
+    /// that brought cut bytes back could pass them off as new.
+    pub max_seq: u64,
     /// Store and delete records applied (batch framing not counted; damaged
     /// records passed as `ReplayOp::Damaged` are counted).
     pub records: u64,
@@ -74,6 +78,9 @@ enum Parsed {
         expected: u32,
         actual: u32,
     },
+    /// An intact record whose sequence number is not above the last one:
+    /// bytes from an earlier use of this part of the file.
+    Stale,
 }
 
 struct OpenBatch {
@@ -159,6 +166,24 @@ impl<F: VfsFile> Replayer<'_, F> {
         Ok(None)
     }
 
+    /// The highest sequence number of any intact record header at or after
+    /// `from`.
+    fn max_header_seq(&mut self, from: u64) -> Result<u64> {
+        let (file_len, log_id) = (self.w.file_len, self.log_id);
+        let mut max = 0;
+        let mut q = from;
+        while q + RECORD_HEADER_LEN as u64 <= file_len {
+            let head = self.read(q, RECORD_HEADER_LEN)?;
+            if plausible_header(head) {
+                if let Ok(h) = decode_header(head, log_id) {
+                    max = max.max(h.seq);
+                }
+            }
+            q += 1;
+        }
+        Ok(max)
+    }
+
     fn corruption(&self, offset: u64, detail: String) -> Error {
         Error::corruption(self.path, offset, detail)
     }
@@ -201,6 +226,7 @@ pub fn replay<F: VfsFile>(
     };
     let mut pos = start.offset;
     let mut last_seq = start.last_seq;
+    let mut max_seen = last_seq;
     let mut records = 0u64;
     let mut damaged = 0u64;
     let mut batch: Option<OpenBatch> = None;
@@ -213,6 +239,7 @@ pub fn replay<F: VfsFile>(
                     return Ok(Replayed {
                         valid_end: pos,
                         last_seq,
+                        max_seq: max_seen,
                         records,
                         damaged,
                         torn_tail: false,
@@ -223,7 +250,14 @@ pub fn replay<F: VfsFile>(
         // Damage inside an open batch is a tail unless a record written after
         // the whole batch follows it.
         let tail_start = batch.as_ref().map_or(pos, |b| b.begin);
-        let (h, op_damaged) = match r.parse_at(pos)? {
+        let parsed = match r.parse_at(pos)? {
+            Parsed::Good(h) | Parsed::BadPayload { h, .. } if h.seq <= last_seq => Parsed::Stale,
+            p => p,
+        };
+        if let Parsed::Good(h) | Parsed::BadPayload { h, .. } = &parsed {
+            max_seen = max_seen.max(h.seq);
+        }
+        let (h, op_damaged) = match parsed {
             Parsed::Good(h) => (h, None),
             Parsed::Incomplete => break tail_start,
             Parsed::Unsupported { ty, flags } => {
@@ -235,20 +269,28 @@ pub fn replay<F: VfsFile>(
                     ),
                 })
             }
-            Parsed::BadHeader { expected, actual } => {
+            Parsed::BadHeader { .. } | Parsed::Stale => {
                 let min_seq = batch.as_ref().map_or(last_seq, OpenBatch::commit_seq);
                 match r.next_valid_record(pos + 1, min_seq)? {
                     None => break tail_start,
                     Some(q) => {
+                        let what = match parsed {
+                            Parsed::BadHeader { expected, actual } => format!(
+                                "record header CRC mismatch: expected {expected:#010x}, \
+                                 actual {actual:#010x}"
+                            ),
+                            _ => format!(
+                                "an intact but stale record (its sequence number is not \
+                                 above {last_seq})"
+                            ),
+                        };
                         return Err(r.corruption(
                             pos,
                             format!(
-                                "record header CRC mismatch: expected {expected:#010x}, \
-                                 actual {actual:#010x}; a valid record follows at offset {q}, \
-                                 so this is damage, not a torn tail, and the id it held \
-                                 cannot be trusted"
+                                "{what}; a valid record follows at offset {q}, so this is \
+                                 damage, not a torn tail, and the id it held cannot be trusted"
                             ),
-                        ))
+                        ));
                     }
                 }
             }
@@ -291,15 +333,6 @@ pub fn replay<F: VfsFile>(
             }
         };
 
-        if h.seq <= last_seq {
-            return Err(r.corruption(
-                pos,
-                format!(
-                    "sequence number {} does not follow {last_seq}: records are out of order",
-                    h.seq
-                ),
-            ));
-        }
         last_seq = h.seq;
 
         let op = op_damaged.or(match h.ty {
@@ -369,9 +402,11 @@ pub fn replay<F: VfsFile>(
             ),
         ));
     }
+    let max_seq = max_seen.max(r.max_header_seq(tail_at)?);
     Ok(Replayed {
         valid_end: tail_at,
         last_seq,
+        max_seq,
         records,
         damaged,
         torn_tail: true,

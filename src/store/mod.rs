@@ -401,8 +401,25 @@ impl<V: Vfs> Store<V> {
         )
     }
 
+    /// Reads the record of `id` into `out`, verified. On failure `out` holds
+    /// zeros.
     fn read_record(&self, id: u64, e: Entry, out: &mut [u8]) -> Result<()> {
         let mut head = [0u8; RECORD_HEADER_LEN];
+        let r = self.read_record_unchecked(id, e, &mut head, out);
+        if r.is_err() {
+            // Never leave unverified bytes where a caller may read them.
+            out.fill(0);
+        }
+        r
+    }
+
+    fn read_record_unchecked(
+        &self,
+        id: u64,
+        e: Entry,
+        head: &mut [u8; RECORD_HEADER_LEN],
+        out: &mut [u8],
+    ) -> Result<()> {
         let record_end = e.offset + RECORD_HEADER_LEN as u64 + u64::from(e.len);
         if record_end > self.written.load(Ordering::Acquire) {
             let ap = self.appender.lock();
@@ -412,11 +429,11 @@ impl<V: Vfs> Store<V> {
                 let rec = &ap.buffer[at..at + RECORD_HEADER_LEN + out.len()];
                 head.copy_from_slice(&rec[..RECORD_HEADER_LEN]);
                 out.copy_from_slice(&rec[RECORD_HEADER_LEN..]);
-                return verify_record(&self.log_path, self.log_id, id, e.offset, &head, out);
+                return verify_record(&self.log_path, self.log_id, id, e.offset, head, out);
             }
         }
         self.file
-            .read_exact_at2(&mut head, out, e.offset)
+            .read_exact_at2(head, out, e.offset)
             .map_err(|err| match err.kind() {
                 io::ErrorKind::UnexpectedEof => Error::corruption(
                     &self.log_path,
@@ -425,7 +442,7 @@ impl<V: Vfs> Store<V> {
                 ),
                 _ => Error::io("read", &self.log_path, Some(e.offset), err),
             })?;
-        verify_record(&self.log_path, self.log_id, id, e.offset, &head, out)
+        verify_record(&self.log_path, self.log_id, id, e.offset, head, out)
     }
 
     fn shutdown(&self) -> Result<()> {

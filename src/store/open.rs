@@ -133,7 +133,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                     saved_to,
                 });
             }
-            (r.valid_end, r.last_seq + 1, h.log_id)
+            (r.valid_end, r.max_seq + 1, h.log_id)
         }
     };
     if !read_only {
@@ -267,14 +267,23 @@ fn prepare_dir<V: Vfs>(vfs: &V, dir: &Path, read_only: bool) -> Result<()> {
             io::Error::from_raw_os_error(libc::ENOTDIR),
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => {
+            // Every level about to be created, deepest first: each new name
+            // is durable only once its parent is fsynced.
+            let missing: Vec<&Path> = dir
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && vfs.is_dir(a).is_err())
+                .collect();
             vfs.create_dir_all(dir)
                 .map_err(|e| Error::io("create directory", dir, None, e))?;
-            let parent = match dir.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            vfs.sync_dir(parent)
-                .map_err(|e| Error::io("fsync directory", parent, None, e))
+            for created in missing {
+                let parent = match created.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                vfs.sync_dir(parent)
+                    .map_err(|e| Error::io("fsync directory", parent, None, e))?;
+            }
+            Ok(())
         }
         Err(e) => Err(Error::io("open", dir, None, e)),
     }

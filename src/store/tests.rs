@@ -121,8 +121,50 @@ fn log_of(t: &tempfile::TempDir) -> std::path::PathBuf {
 }
 
 #[test]
-fn an_all_zero_log_is_a_crash_during_creation() {
-    for len in [1usize, 63, 64, 65, 4096] {
+fn an_all_zero_log_longer_than_a_header_is_damage() {
+    for len in [65usize, 4096] {
+        let t = dir();
+        Store::open(t.path(), &Options::default())
+            .unwrap()
+            .close()
+            .unwrap();
+        std::fs::write(log_of(&t), vec![0u8; len]).unwrap();
+        let err = Store::open(t.path(), &Options::default()).unwrap_err();
+        assert!(matches!(err, Error::Corruption { offset: 0, .. }), "{err}");
+        assert_eq!(std::fs::read(log_of(&t)).unwrap(), vec![0u8; len]);
+    }
+}
+
+/// Sequence numbers never repeat one from a cut tail: if the cut bytes ever
+/// came back (a crash may expose old contents), they must read as stale.
+#[test]
+fn records_after_a_cut_number_above_everything_cut() {
+    let t = dir();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    s.store(1, b"one").unwrap(); // seq 1
+    s.store_batch(&[(10, b"a"), (11, b"b"), (12, b"c")])
+        .unwrap(); // seqs 2..=6
+    s.close().unwrap();
+    let batch_at = 64 + 32 + 3;
+    let mut bytes = std::fs::read(log_of(&t)).unwrap();
+    bytes[batch_at + 32 + 20] ^= 1; // the first entry's header
+    std::fs::write(log_of(&t), &bytes).unwrap();
+
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    assert_eq!(
+        s.open_report().torn_tail.as_ref().unwrap().offset,
+        batch_at as u64
+    );
+    s.store(20, b"new").unwrap();
+    s.close().unwrap();
+    let log = std::fs::read(log_of(&t)).unwrap();
+    let seq = u64::from_le_bytes(log[batch_at + 8..batch_at + 16].try_into().unwrap());
+    assert_eq!(seq, 7);
+}
+
+#[test]
+fn a_zero_filled_header_sized_log_is_a_crash_during_creation() {
+    for len in [1usize, 63, 64] {
         let t = dir();
         Store::open(t.path(), &Options::default())
             .unwrap()
@@ -219,4 +261,32 @@ fn every_writable_open_makes_the_log_name_durable() {
         .close()
         .unwrap();
     assert_eq!(vfs.count(Op::SyncDir), 2, "a read-only open writes nothing");
+}
+
+#[test]
+fn a_failed_read_leaves_zeros_not_unverified_bytes() {
+    let t = dir();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    s.store(1, b"secret-good-bytes").unwrap();
+    let mut bytes = std::fs::read(log_of(&t)).unwrap();
+    bytes[64 + 32 + 3] ^= 0x20;
+    std::fs::write(log_of(&t), &bytes).unwrap();
+    let mut buf = [0xaau8; 32];
+    let err = s.retrieve_into(1, &mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corruption);
+    assert_eq!(&buf[..17], &[0u8; 17]);
+    assert_eq!(&buf[17..], &[0xaau8; 15]);
+}
+
+#[test]
+fn every_new_directory_level_is_made_durable() {
+    let t = dir();
+    let vfs = FaultVfs::new();
+    let deep = t.path().join("a/b/c");
+    Store::open_with_vfs(vfs.clone(), &deep, &Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    // t, a and b get fsynced for their new entries, then c for the log.
+    assert_eq!(vfs.count(Op::SyncDir), 4);
 }
