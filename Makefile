@@ -76,7 +76,12 @@ lint:
 rust-test:
 	$(CARGO) test --locked --release
 
-test: lint header-check rust-test c-test cpp-header-check run
+# Each mk/*.mk file adds its own targets (bindings, install, ABI, crash,
+# fuzz, bench...) and appends the quick ones to TEST_EXTRA.
+TEST_EXTRA :=
+include $(sort $(wildcard mk/*.mk))
+
+test: lint header-check rust-test c-test cpp-header-check run $(TEST_EXTRA)
 	@echo "== make test: all checks passed"
 
 clean:
