@@ -4,10 +4,12 @@
 
 mod replay;
 mod tail;
+mod verify;
 mod window;
 
 pub use replay::{replay, ReplayOp, ReplayStart, Replayed};
 pub use tail::save_and_cut;
+pub use verify::{verify_log, Damage, LogVerification};
 
 /// What replay does when it finds damage. See `docs/FORMAT.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

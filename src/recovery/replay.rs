@@ -61,7 +61,7 @@ pub struct Replayed {
     pub torn_tail: bool,
 }
 
-enum Parsed {
+pub(super) enum Parsed {
     Good(RecordHeader),
     /// Too few bytes left for the header, or for the payload it announces.
     Incomplete,
@@ -103,14 +103,14 @@ impl OpenBatch {
     }
 }
 
-struct Replayer<'a, F> {
-    w: Window<'a, F>,
-    path: &'a Path,
-    log_id: u64,
+pub(super) struct Replayer<'a, F> {
+    pub(super) w: Window<'a, F>,
+    pub(super) path: &'a Path,
+    pub(super) log_id: u64,
 }
 
 impl<F: VfsFile> Replayer<'_, F> {
-    fn parse_at(&mut self, off: u64) -> Result<Parsed> {
+    pub(super) fn parse_at(&mut self, off: u64) -> Result<Parsed> {
         let file_len = self.w.file_len;
         if file_len - off < RECORD_HEADER_LEN as u64 {
             return Ok(Parsed::Incomplete);
@@ -150,7 +150,7 @@ impl<F: VfsFile> Replayer<'_, F> {
 
     /// The first offset at or after `from` holding a whole, valid record
     /// with a sequence number above `min_seq`.
-    fn next_valid_record(&mut self, from: u64, min_seq: u64) -> Result<Option<u64>> {
+    pub(super) fn next_valid_record(&mut self, from: u64, min_seq: u64) -> Result<Option<u64>> {
         let file_len = self.w.file_len;
         let mut q = from;
         while q + RECORD_HEADER_LEN as u64 <= file_len {

@@ -4,12 +4,14 @@
 mod open;
 mod options;
 mod report;
+mod verify;
 
 pub use options::{
     Durability, Options, RecoveryMode, DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD,
     MAX_PAYLOAD_LIMIT,
 };
 pub use report::{OpenReport, TornTail};
+pub use verify::{verify, StoreVerification};
 
 use crate::error::{Error, Result};
 use crate::format::names::snapshot_file_name;

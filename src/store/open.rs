@@ -251,7 +251,7 @@ fn apply(index: &Index, op: ReplayOp) {
     }
 }
 
-fn file_len<F: VfsFile>(file: &F, path: &Path) -> Result<u64> {
+pub(super) fn file_len<F: VfsFile>(file: &F, path: &Path) -> Result<u64> {
     file.len().map_err(|e| Error::io("stat", path, None, e))
 }
 
@@ -291,7 +291,7 @@ fn prepare_dir<V: Vfs>(vfs: &V, dir: &Path, read_only: bool) -> Result<()> {
 
 /// Takes the lock file's `flock`: exclusive for a writer, shared for a
 /// read-only open, never waiting.
-fn take_lock<V: Vfs>(vfs: &V, dir: &Path, read_only: bool) -> Result<V::File> {
+pub(super) fn take_lock<V: Vfs>(vfs: &V, dir: &Path, read_only: bool) -> Result<V::File> {
     let path = dir.join(LOCK_FILE);
     let mode = if read_only {
         OpenMode::ReadOnly

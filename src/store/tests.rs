@@ -290,3 +290,52 @@ fn every_new_directory_level_is_made_durable() {
     // t, a and b get fsynced for their new entries, then c for the log.
     assert_eq!(vfs.count(Op::SyncDir), 4);
 }
+
+/// `verify` reports every damaged region, not only the first, changes
+/// nothing, and refuses (rather than waits) while a writer holds the store.
+#[test]
+fn verify_lists_every_damaged_region_and_changes_nothing() {
+    let t = dir();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    for id in 0..6u64 {
+        s.store(id, &[id as u8; 10]).unwrap(); // 42 bytes each, at 64 + 42 * id
+    }
+    s.delete(5).unwrap();
+    assert_eq!(
+        crate::verify(t.path(), &mut |_, _| {}).unwrap_err().kind(),
+        ErrorKind::Locked
+    );
+    s.close().unwrap();
+    let clean = crate::verify(t.path(), &mut |_, _| {}).unwrap();
+    assert!(clean.is_clean());
+    assert_eq!((clean.log.stores, clean.log.deletes), (6, 1));
+
+    let mut bytes = std::fs::read(log_of(&t)).unwrap();
+    let at = |id: usize| 64 + 42 * id;
+    bytes[at(1) + 32] ^= 1; // payload of id 1
+    bytes[at(3) + 5] ^= 1; // header of id 3
+    bytes.extend_from_slice(&[0xee; 7]); // a torn tail
+    std::fs::write(log_of(&t), &bytes).unwrap();
+    let mut last = (0, 0);
+    let v = crate::verify(t.path(), &mut |a, b| last = (a, b)).unwrap();
+    assert_eq!(last, (bytes.len() as u64, bytes.len() as u64));
+    let found: Vec<_> = v
+        .log
+        .damage
+        .iter()
+        .map(|d| (d.offset, d.length, d.id, d.at_tail))
+        .collect();
+    let end = bytes.len() as u64;
+    assert_eq!(
+        found,
+        vec![
+            (at(1) as u64, 42, Some(1), false),
+            (at(3) as u64, 42, None, false),
+            (end - 7, 7, None, true),
+        ]
+    );
+    assert!(v.log.damage[0].what.contains("expected"), "{}", v.log.damage[0].what);
+    assert_eq!((v.log.stores, v.log.deletes), (4, 1));
+    assert!(!v.is_clean());
+    assert_eq!(std::fs::read(log_of(&t)).unwrap(), bytes, "verify writes nothing");
+}
