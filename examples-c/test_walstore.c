@@ -946,12 +946,73 @@ static void test_report_and_snapshot(void)
     CHECK(reinit == false);
     CHECK_STATUS(wal_open_reinitialised(NULL, &reinit), WAL_INVALID_ARGUMENT);
     CHECK_STATUS(wal_open_reinitialised(w, NULL), WAL_INVALID_ARGUMENT);
+    /* Stats: 8 live ids of 100 bytes; dead = the overwritten id 2, ids 3
+     * and 4 with their tombstones, and the batch framing. */
+    uint64_t live = 0, live_bytes = 0, log_bytes = 0, dead = 0, micros = 0;
+    double ratio = -1.0;
+    CHECK_STATUS(wal_stat_live_ids(w, &live), WAL_OK);
+    CHECK_STATUS(wal_stat_live_bytes(w, &live_bytes), WAL_OK);
+    CHECK_STATUS(wal_stat_log_bytes(w, &log_bytes), WAL_OK);
+    CHECK_STATUS(wal_stat_dead_bytes(w, &dead), WAL_OK);
+    CHECK_STATUS(wal_stat_dead_ratio(w, &ratio), WAL_OK);
+    CHECK_STATUS(wal_open_duration_us(w, &micros), WAL_OK);
+    CHECK(live == 7 && live_bytes == 700);
+    CHECK(log_bytes == log_position(w));
+    CHECK(dead == log_bytes - 64 - 7 * 132);
+    CHECK(ratio == (double)dead / (double)(log_bytes - 64));
+    CHECK_STATUS(wal_stat_live_ids(NULL, &live), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_stat_live_bytes(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_stat_log_bytes(NULL, &log_bytes), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_stat_dead_bytes(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_stat_dead_ratio(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_open_duration_us(NULL, &micros), WAL_INVALID_ARGUMENT);
+
+    /* A cursor sees the entries as they were when it was opened. */
+    wal_iter_t *it = NULL;
+    CHECK_STATUS(wal_iter_open(w, &it), WAL_OK);
+    CHECK_STATUS(wal_delete(w, 9), WAL_OK);
+    uint64_t want_ids[] = {1, 2, 5, 6, 7, 8, 9};
+    size_t n = 0;
+    for (;;) {
+        bool has = false;
+        uint64_t got_id = 0;
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        CHECK_STATUS(wal_iter_next(it, &has, &got_id, &data, &len), WAL_OK);
+        if (!has) {
+            break;
+        }
+        CHECK(n < sizeof want_ids / sizeof want_ids[0] && got_id == want_ids[n]);
+        CHECK(data != NULL && len == 100);
+        uint8_t expect[100];
+        fill(expect, 100, got_id, got_id == 2 ? 2 : 1);
+        CHECK(memcmp(data, expect, 100) == 0);
+        n++;
+    }
+    CHECK(n == 7);
+    bool has = true;
+    uint64_t got_id = 0;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    CHECK_STATUS(wal_iter_next(it, &has, &got_id, &data, &len), WAL_OK);
+    CHECK(has == false);
+    CHECK_STATUS(wal_iter_next(NULL, &has, &got_id, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_iter_next(it, NULL, &got_id, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_iter_next(it, &has, NULL, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_iter_next(it, &has, &got_id, NULL, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_iter_next(it, &has, &got_id, &data, NULL), WAL_INVALID_ARGUMENT);
+    wal_iter_free(it);
+    wal_iter_free(NULL);
+    CHECK_STATUS(wal_iter_open(NULL, &it), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_iter_open(w, NULL), WAL_INVALID_ARGUMENT);
+    STORE_VERSION(w, 9, 1, 100);
+
     CHECK_STATUS(wal_close(w), WAL_OK);
     w = NULL;
     CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
     CHECK_STATUS(wal_open_snapshot_used(w, &u), WAL_OK);
     CHECK(u == end);
-    CHECK(records_replayed(w) == 1);
+    CHECK(records_replayed(w) == 3);
     EXPECT_VERSION(w, 9, 1, 100);
     EXPECT_NOT_FOUND(w, 3);
     EXPECT_VERSION(w, 8, 1, 100);

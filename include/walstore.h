@@ -193,6 +193,15 @@ typedef int32_t wal_recovery_mode;
 #endif // __cplusplus
 
 /*
+ A cursor over the live entries of a store at the moment
+ `wal_iter_open` was called, in id order. Create with `wal_iter_open`,
+ free with `wal_iter_free`, which must come before `wal_close` of its
+ store. One cursor is for one thread at a time; several cursors may run
+ at once, beside readers and writers.
+ */
+typedef struct wal_iter_t wal_iter_t;
+
+/*
  Open options. Create with `wal_options_new()`, free with
  `wal_options_free()`. `wal_open` copies what it needs, so the options may
  be freed (or reused) as soon as it returns.
@@ -485,6 +494,50 @@ wal_status wal_open_torn_tail(const wal_t *w, uint64_t *offset, uint64_t *bytes)
 wal_status wal_open_torn_tail_path(const wal_t *w, const char **path);
 
 /*
+ Opens a cursor over the live entries of `w` as they are now: later
+ writes do not show, and entries deleted or overwritten later still read
+ as they were. Writers wait only while the index is copied. On WAL_OK,
+ `*out` holds the cursor, owned by the caller until `wal_iter_free`.
+
+ Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle that outlives the cursor; `out` is NULL or
+ writable.
+ */
+wal_status wal_iter_open(wal_t *w, wal_iter_t **out);
+
+/*
+ Moves to the next entry. On WAL_OK, `*has_entry` says whether there was
+ one; if so, `*id`, `*data` and `*len` describe it. `*data` points into
+ the cursor and stays valid until the next call on this cursor or
+ `wal_iter_free`; it is never NULL (a zero-length payload points to an
+ empty buffer). Each payload is CRC-checked as it is read: a damaged one
+ gives WAL_CORRUPTION (the message names the id and offset; the outputs
+ are not written), and the next call moves on.
+
+ Returns WAL_OK; WAL_CORRUPTION; WAL_IO; WAL_INVALID_ARGUMENT for a NULL
+ argument.
+
+ # Safety
+ `it` is NULL or a live cursor whose store is still open; the outputs are
+ NULL or writable.
+ */
+wal_status wal_iter_next(wal_iter_t *it,
+                         bool *has_entry,
+                         uint64_t *id,
+                         const uint8_t **data,
+                         size_t *len);
+
+/*
+ Frees a cursor. NULL is a no-op.
+
+ # Safety
+ `it` is NULL or an unfreed pointer from `wal_iter_open`.
+ */
+void wal_iter_free(wal_iter_t *it);
+
+/*
  A new set of options holding the defaults: FSYNC durability, STRICT
  recovery, 64 MiB largest payload, read-write, 64 MiB snapshot threshold.
  Free it with `wal_options_free`. Returns NULL only if walstore panicked.
@@ -560,6 +613,62 @@ wal_status wal_options_set_snapshot_threshold(wal_options *opts,
  `opts` is NULL or a live pointer from `wal_options_new`.
  */
 wal_status wal_options_set_write_buffer(wal_options *opts, size_t bytes);
+
+/*
+ Sets `*out` to the number of live ids (damaged ones included). Returns
+ WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_live_ids(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the sum of the live ids' payload lengths. Returns WAL_OK,
+ or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_live_bytes(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the log's length in bytes (the log position). Returns
+ WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_log_bytes(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the record bytes in the log that no longer serve a live
+ id: overwritten payloads, tombstones and batch framing, with their
+ headers. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_dead_bytes(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the dead-byte ratio: dead bytes over all record bytes, in
+ [0, 1] (0 for an empty log). Returns WAL_OK, or WAL_INVALID_ARGUMENT for
+ NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_dead_ratio(const wal_t *w, double *out);
+
+/*
+ Sets `*out` to how long the open took, in microseconds. Returns WAL_OK,
+ or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_open_duration_us(const wal_t *w, uint64_t *out);
 
 /*
  A static, NUL-terminated description of any status value, including

@@ -13,7 +13,7 @@ use std::path::Path;
 /// `wal_open`, destroy with `wal_close`.
 #[allow(non_camel_case_types)]
 pub struct wal_t {
-    store: Store,
+    pub(crate) store: Store,
     /// The torn-tail side file's path, kept for `wal_open_torn_tail_path`.
     tail_path: Option<CString>,
 }
@@ -30,7 +30,7 @@ pub struct wal_entry {
 
 /// # Safety
 /// A non-NULL `w` is a live handle from `wal_open`.
-unsafe fn handle<'a>(w: *const wal_t) -> Result<&'a wal_t> {
+pub(crate) unsafe fn handle<'a>(w: *const wal_t) -> Result<&'a wal_t> {
     // SAFETY: forwarded to the caller's contract.
     unsafe { arg_ref(w, "w") }
 }
@@ -403,7 +403,7 @@ pub unsafe extern "C" fn wal_should_snapshot(w: *const wal_t) -> bool {
 }
 
 /// Reads one u64 fact about the handle into `*out`.
-fn getter(
+pub(crate) fn getter(
     name: &str,
     w: *const wal_t,
     out: *mut u64,

@@ -5,12 +5,16 @@
 
 mod boundary;
 mod handle;
+mod iter;
 mod options;
+mod stats;
 mod status;
 mod version;
 
 pub use handle::*;
+pub use iter::*;
 pub use options::*;
+pub use stats::*;
 pub use status::*;
 pub use version::*;
 

@@ -49,6 +49,13 @@ impl GroupCommit {
         }
     }
 
+    /// Runs `f` while no sync leader can publish: with the append lock also
+    /// held, the index then holds exactly the writes published so far.
+    pub(crate) fn quiesced<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _st = self.state.lock();
+        f()
+    }
+
     /// Registers index changes to publish once `end` is durable. Called
     /// under the append lock, so the queue stays in log order.
     pub(crate) fn enqueue(&self, end: u64, ops: Vec<IndexOp>) {

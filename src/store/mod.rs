@@ -1,16 +1,18 @@
 //! `Store`: the safe Rust API. It owns the log, the index and the locks; the
 //! ffi layer is a thin wrapper over it.
 
+mod iter;
 mod open;
 mod options;
 mod report;
 mod verify;
 
+pub use iter::{Cursor, Iter};
 pub use options::{
     Durability, Options, RecoveryMode, DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD,
     MAX_PAYLOAD_LIMIT,
 };
-pub use report::{OpenReport, TornTail};
+pub use report::{OpenReport, Stats, TornTail};
 pub use verify::{verify, StoreVerification};
 
 use crate::error::{Error, Result};
@@ -52,6 +54,8 @@ pub struct Store<V: Vfs = StdVfs> {
     snapshot_position: AtomicU64,
     /// One snapshot at a time.
     snapshot_lock: Mutex<()>,
+    /// Sum of the payload lengths of the ids in the index.
+    live_bytes: AtomicU64,
     poison: Poison,
     report: OpenReport,
     closed: AtomicBool,
@@ -362,21 +366,73 @@ impl<V: Vfs> Store<V> {
     }
 
     fn publish(&self, op: &IndexOp) {
-        match *op {
+        let (added, old) = match *op {
             IndexOp::Put { id, offset, len } => {
-                self.index.insert(
-                    id,
-                    Entry {
-                        offset,
-                        len,
-                        damaged: false,
-                    },
-                );
+                let e = Entry {
+                    offset,
+                    len,
+                    damaged: false,
+                };
+                (u64::from(len), self.index.insert(id, e))
             }
-            IndexOp::Delete { id } => {
-                self.index.remove(id);
-            }
+            IndexOp::Delete { id } => (0, self.index.remove(id)),
+        };
+        let removed = old.map_or(0, |e| u64::from(e.len));
+        // Publishing is serialised (append lock or the sync leader's lock),
+        // so the two steps never interleave with another publish.
+        self.live_bytes.fetch_add(added, Ordering::Relaxed);
+        self.live_bytes.fetch_sub(removed, Ordering::Relaxed);
+    }
+
+    /// Sizes of the store now.
+    pub fn stats(&self) -> Stats {
+        let live_ids = self.index.len() as u64;
+        let live_bytes = self.live_bytes.load(Ordering::Relaxed);
+        let log_bytes = self.log_position();
+        let records = log_bytes.saturating_sub(crate::format::FILE_HEADER_LEN as u64);
+        let live_records = live_bytes + live_ids * RECORD_HEADER_LEN as u64;
+        let dead_bytes = records.saturating_sub(live_records);
+        Stats {
+            live_ids,
+            live_bytes,
+            log_bytes,
+            dead_bytes,
+            dead_ratio: if records == 0 {
+                0.0
+            } else {
+                dead_bytes as f64 / records as f64
+            },
+            snapshot_position: self.snapshot_position(),
+            index_memory_bytes: self.index.memory_bytes(),
         }
+    }
+
+    /// A point-in-time list of the live entries, sorted by id: the state
+    /// after some prefix of the acknowledged writes, whatever writers do
+    /// meanwhile. Writers wait only while the index is copied.
+    pub fn cursor(&self) -> Cursor {
+        let mut entries = {
+            let _ap = self.appender.lock();
+            self.commit.quiesced(|| self.index.entries())
+        };
+        entries.sort_unstable_by_key(|e| e.0);
+        Cursor::new(entries)
+    }
+
+    /// Iterates over the live entries at one point in time, in id order,
+    /// each payload CRC-checked as it is read.
+    pub fn iter(&self) -> Iter<'_, V> {
+        Iter::new(self, self.cursor())
+    }
+
+    /// Reads the payload an entry of a cursor points at (verified).
+    pub(crate) fn read_entry(&self, id: u64, e: Entry, out: &mut Vec<u8>) -> Result<()> {
+        if e.damaged {
+            return Err(self.damaged_error(id, e));
+        }
+        out.clear();
+        out.resize(e.len as usize, 0);
+        self.read_record(id, e, out)
     }
 
     fn lookup(&self, id: u64) -> Result<Entry> {

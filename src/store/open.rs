@@ -156,6 +156,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         vfs,
         generation,
         snapshot_lock: Mutex::new(()),
+        live_bytes: AtomicU64::new(index.entries().iter().map(|(_, e)| u64::from(e.len)).sum()),
         dir: dir.to_owned(),
         log_path,
         log_id,

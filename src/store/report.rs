@@ -3,6 +3,24 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Sizes of a store, from `Store::stats`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Ids in the store (damaged ones included).
+    pub live_ids: u64,
+    /// Sum of their payload lengths.
+    pub live_bytes: u64,
+    /// Length of the log: the log position.
+    pub log_bytes: u64,
+    /// Record bytes in the log that no longer serve a live id (overwritten
+    /// payloads, tombstones, batch framing), which compaction would reclaim.
+    pub dead_bytes: u64,
+    /// `dead_bytes` over all record bytes (0 for an empty log).
+    pub dead_ratio: f64,
+    pub snapshot_position: u64,
+    pub index_memory_bytes: usize,
+}
+
 /// A torn tail found at open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {

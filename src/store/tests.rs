@@ -334,8 +334,96 @@ fn verify_lists_every_damaged_region_and_changes_nothing() {
             (end - 7, 7, None, true),
         ]
     );
-    assert!(v.log.damage[0].what.contains("expected"), "{}", v.log.damage[0].what);
+    assert!(
+        v.log.damage[0].what.contains("expected"),
+        "{}",
+        v.log.damage[0].what
+    );
     assert_eq!((v.log.stores, v.log.deletes), (4, 1));
     assert!(!v.is_clean());
-    assert_eq!(std::fs::read(log_of(&t)).unwrap(), bytes, "verify writes nothing");
+    assert_eq!(
+        std::fs::read(log_of(&t)).unwrap(),
+        bytes,
+        "verify writes nothing"
+    );
+}
+
+#[test]
+fn iteration_is_a_point_in_time_in_id_order() {
+    for d in [Durability::Fsync, Durability::Flush, Durability::None] {
+        let t = dir();
+        let s = Store::open(t.path(), &opts(d)).unwrap();
+        s.store_batch(&[(3, b"three"), (1, b"one"), (2, b"")])
+            .unwrap();
+        s.store(9, b"nine").unwrap();
+        s.delete(1).unwrap();
+        let mut cursor = s.cursor();
+        // Changes after the cursor was taken do not show in it.
+        s.store(2, b"two, later").unwrap();
+        s.delete(3).unwrap();
+        s.store(5, b"five").unwrap();
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        while let Some(r) = cursor.next_into(&s, &mut buf) {
+            seen.push((r.unwrap(), buf.clone()));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (2, b"".to_vec()),
+                (3, b"three".to_vec()),
+                (9, b"nine".to_vec())
+            ],
+            "{d:?}"
+        );
+        let now: Vec<_> = s.iter().map(|r| r.unwrap()).collect();
+        assert_eq!(
+            now,
+            vec![
+                (2, b"two, later".to_vec()),
+                (5, b"five".to_vec()),
+                (9, b"nine".to_vec())
+            ]
+        );
+    }
+}
+
+#[test]
+fn iteration_reports_a_damaged_payload_and_moves_on() {
+    let t = dir();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    s.store(1, b"aaaa").unwrap();
+    s.store(2, b"bbbb").unwrap();
+    let mut bytes = std::fs::read(log_of(&t)).unwrap();
+    bytes[64 + 32] ^= 1;
+    std::fs::write(log_of(&t), &bytes).unwrap();
+    let got: Vec<_> = s.iter().map(|r| r.map_err(|e| e.kind())).collect();
+    assert_eq!(
+        got,
+        vec![Err(ErrorKind::Corruption), Ok((2, b"bbbb".to_vec()))]
+    );
+}
+
+#[test]
+fn stats_count_live_and_dead_bytes() {
+    let t = dir();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    let empty = s.stats();
+    assert_eq!(
+        (empty.live_ids, empty.log_bytes, empty.dead_bytes),
+        (0, 64, 0)
+    );
+    assert_eq!(empty.dead_ratio, 0.0);
+    s.store(1, &[0; 100]).unwrap(); // 132
+    s.store(2, &[0; 50]).unwrap(); // 82
+    s.store(1, &[0; 10]).unwrap(); // 42: the first record of id 1 is dead
+    s.delete(2).unwrap(); // 32: dead, and so is id 2's record
+    let st = s.stats();
+    assert_eq!((st.live_ids, st.live_bytes), (1, 10));
+    assert_eq!(st.log_bytes, 64 + 132 + 82 + 42 + 32);
+    assert_eq!(st.dead_bytes, 132 + 82 + 32);
+    assert_eq!(st.dead_ratio, 246.0 / 288.0);
+    s.close().unwrap();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    assert_eq!(s.stats(), st, "the same after a reopen");
 }
