@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -878,6 +879,9 @@ static void test_report_and_snapshot(void)
     wal_options *o = wal_options_new();
     CHECK(o != NULL);
     CHECK_STATUS(wal_options_set_snapshot_threshold(o, 1000), WAL_OK);
+    /* This section schedules its snapshots itself. */
+    CHECK_STATUS(wal_options_set_auto_snapshot(o, false), WAL_OK);
+    CHECK_STATUS(wal_options_set_auto_snapshot(NULL, false), WAL_INVALID_ARGUMENT);
     wal_t *w = NULL;
     CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
     CHECK(wal_should_snapshot(w) == false);
@@ -1039,6 +1043,42 @@ static void test_report_and_snapshot(void)
     }
     CHECK(wal_should_snapshot(w) == false);
     CHECK(wal_should_snapshot(NULL) == false);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* Automatic snapshots (on by default): crossing the threshold starts
+     * one in the background; the next open loads it. */
+    const char *dir3 = new_dir();
+    o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_snapshot_threshold(o, 1000), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir3, o, &w), WAL_OK);
+    wal_options_free(o);
+    for (uint64_t id = 0; id < 10; id++) {
+        STORE_VERSION(w, id, 1, 200);
+    }
+    uint64_t autos = 0, failures = 1;
+    for (int i = 0; i < 2000 && autos == 0; i++) {
+        CHECK_STATUS(wal_stat_auto_snapshots(w, &autos), WAL_OK);
+        if (autos == 0) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+    }
+    CHECK(autos >= 1);
+    CHECK_STATUS(wal_stat_auto_snapshot_failures(w, &failures), WAL_OK);
+    CHECK(failures == 0);
+    CHECK_STATUS(wal_stat_auto_snapshots(NULL, &autos), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_stat_auto_snapshot_failures(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir3, NULL, &w), WAL_OK);
+    uint64_t used = 0;
+    CHECK_STATUS(wal_open_snapshot_used(w, &used), WAL_OK);
+    CHECK(used > 1000);
+    for (uint64_t id = 0; id < 10; id++) {
+        EXPECT_VERSION(w, id, 1, 200);
+    }
     CHECK_STATUS(wal_close(w), WAL_OK);
 }
 

@@ -595,14 +595,27 @@ wal_status wal_options_set_read_only(wal_options *opts, bool read_only);
 
 /*
  Sets how many bytes the log may grow after the newest snapshot before
- `wal_should_snapshot` returns true (default 64 MiB); 0 makes it always
- false. The caller then calls `wal_snapshot`. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+ `wal_should_snapshot` returns true and an automatic snapshot starts
+ (default 64 MiB); 0 makes it always false and turns automatic snapshots
+ off. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 
  # Safety
  `opts` is NULL or a live pointer from `wal_options_new`.
  */
-wal_status wal_options_set_snapshot_threshold(wal_options *opts,
-                                              uint64_t bytes);
+wal_status wal_options_set_snapshot_threshold(wal_options *opts, uint64_t bytes);
+
+/*
+ Turns automatic snapshots on (the default) or off. On, the write that
+ makes `wal_should_snapshot` true starts a snapshot in the background
+ (writers wait only while the index is copied; a failure is counted by
+ `wal_stat_auto_snapshot_failures` and never fails the write). Off, the
+ caller schedules `wal_snapshot` itself. Returns WAL_OK, or
+ WAL_INVALID_ARGUMENT for NULL `opts`.
+
+ # Safety
+ `opts` is NULL or a live pointer from `wal_options_new`.
+ */
+wal_status wal_options_set_auto_snapshot(wal_options *opts, bool on);
 
 /*
  Sets the size of the in-process buffer used by WAL_DURABILITY_NONE, from
@@ -660,6 +673,27 @@ wal_status wal_stat_dead_bytes(const wal_t *w, uint64_t *out);
  `w` is NULL or a live handle; `out` is NULL or writable.
  */
 wal_status wal_stat_dead_ratio(const wal_t *w, double *out);
+
+/*
+ Sets `*out` to the number of automatic snapshots completed since the
+ open. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_auto_snapshots(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the number of automatic snapshots that failed since the
+ open. A failed automatic snapshot never fails the write that triggered
+ it; the next write past the threshold tries again. (A failed fdatasync of
+ the log during one poisons the handle, as any failed fdatasync does.)
+ Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_auto_snapshot_failures(const wal_t *w, uint64_t *out);
 
 /*
  Sets `*out` to how long the open took, in microseconds. Returns WAL_OK,

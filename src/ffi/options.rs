@@ -179,8 +179,9 @@ pub unsafe extern "C" fn wal_options_set_read_only(
 }
 
 /// Sets how many bytes the log may grow after the newest snapshot before
-/// `wal_should_snapshot` returns true (default 64 MiB); 0 makes it always
-/// false. The caller then calls `wal_snapshot`. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+/// `wal_should_snapshot` returns true and an automatic snapshot starts
+/// (default 64 MiB); 0 makes it always false and turns automatic snapshots
+/// off. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 ///
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.
@@ -191,6 +192,26 @@ pub unsafe extern "C" fn wal_options_set_snapshot_threshold(
 ) -> wal_status {
     with_opts("wal_options_set_snapshot_threshold", opts, |o| {
         o.set_snapshot_threshold(bytes);
+        Ok(())
+    })
+}
+
+/// Turns automatic snapshots on (the default) or off. On, the write that
+/// makes `wal_should_snapshot` true starts a snapshot in the background
+/// (writers wait only while the index is copied; a failure is counted by
+/// `wal_stat_auto_snapshot_failures` and never fails the write). Off, the
+/// caller schedules `wal_snapshot` itself. Returns WAL_OK, or
+/// WAL_INVALID_ARGUMENT for NULL `opts`.
+///
+/// # Safety
+/// `opts` is NULL or a live pointer from `wal_options_new`.
+#[no_mangle]
+pub unsafe extern "C" fn wal_options_set_auto_snapshot(
+    opts: *mut wal_options,
+    on: bool,
+) -> wal_status {
+    with_opts("wal_options_set_auto_snapshot", opts, |o| {
+        o.set_auto_snapshot(on);
         Ok(())
     })
 }

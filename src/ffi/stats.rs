@@ -64,6 +64,36 @@ pub unsafe extern "C" fn wal_stat_dead_ratio(w: *const wal_t, out: *mut f64) -> 
     })
 }
 
+/// Sets `*out` to the number of automatic snapshots completed since the
+/// open. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+///
+/// # Safety
+/// `w` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wal_stat_auto_snapshots(w: *const wal_t, out: *mut u64) -> wal_status {
+    getter("wal_stat_auto_snapshots", w, out, |s| {
+        Ok(s.stats().auto_snapshots)
+    })
+}
+
+/// Sets `*out` to the number of automatic snapshots that failed since the
+/// open. A failed automatic snapshot never fails the write that triggered
+/// it; the next write past the threshold tries again. (A failed fdatasync of
+/// the log during one poisons the handle, as any failed fdatasync does.)
+/// Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+///
+/// # Safety
+/// `w` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wal_stat_auto_snapshot_failures(
+    w: *const wal_t,
+    out: *mut u64,
+) -> wal_status {
+    getter("wal_stat_auto_snapshot_failures", w, out, |s| {
+        Ok(s.stats().auto_snapshot_failures)
+    })
+}
+
 /// Sets `*out` to how long the open took, in microseconds. Returns WAL_OK,
 /// or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
 ///

@@ -25,8 +25,12 @@ struct State {
     /// Every byte before this offset is known durable.
     durable: u64,
     syncing: bool,
-    /// (end offset of the records, their index changes), in log order.
-    pending: VecDeque<(u64, Vec<IndexOp>)>,
+    /// (end offset of the records, sequence number of the last one, their
+    /// index changes), in log order.
+    pending: VecDeque<(u64, u64, Vec<IndexOp>)>,
+    /// End offset and last sequence number of the published prefix: the
+    /// index holds exactly the records before it.
+    published: (u64, u64),
     /// errno and message of the fdatasync that failed.
     failure: Option<(Option<i32>, String)>,
 }
@@ -37,12 +41,13 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn new(durable: u64) -> GroupCommit {
+    pub(crate) fn new(durable: u64, last_seq: u64) -> GroupCommit {
         GroupCommit {
             state: Mutex::new(State {
                 durable,
                 syncing: false,
                 pending: VecDeque::new(),
+                published: (durable, last_seq),
                 failure: None,
             }),
             cv: Condvar::new(),
@@ -51,15 +56,16 @@ impl GroupCommit {
 
     /// Runs `f` while no sync leader can publish: with the append lock also
     /// held, the index then holds exactly the writes published so far.
-    pub(crate) fn quiesced<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _st = self.state.lock();
-        f()
+    /// `f` gets the published prefix: (end offset, last sequence number).
+    pub(crate) fn quiesced<R>(&self, f: impl FnOnce((u64, u64)) -> R) -> R {
+        let st = self.state.lock();
+        f(st.published)
     }
 
     /// Registers index changes to publish once `end` is durable. Called
     /// under the append lock, so the queue stays in log order.
-    pub(crate) fn enqueue(&self, end: u64, ops: Vec<IndexOp>) {
-        self.state.lock().pending.push_back((end, ops));
+    pub(crate) fn enqueue(&self, end: u64, last_seq: u64, ops: Vec<IndexOp>) {
+        self.state.lock().pending.push_back((end, last_seq, ops));
     }
 
     /// Returns once every byte before `end` is durable, syncing if no one
@@ -99,8 +105,9 @@ impl GroupCommit {
                 Ok(()) => {
                     st.durable = st.durable.max(target);
                     while st.pending.front().is_some_and(|p| p.0 <= target) {
-                        let (_, ops) = st.pending.pop_front().unwrap();
+                        let (end, seq, ops) = st.pending.pop_front().unwrap();
                         ops.iter().for_each(&mut publish);
+                        st.published = (end, seq);
                     }
                 }
                 Err(e) => {

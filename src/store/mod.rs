@@ -1,12 +1,14 @@
 //! `Store`: the safe Rust API. It owns the log, the index and the locks; the
 //! ffi layer is a thin wrapper over it.
 
+mod auto_snapshot;
 mod iter;
 mod open;
 mod options;
 mod report;
 mod verify;
 
+use auto_snapshot::AutoSnapshots;
 pub use iter::{Cursor, Iter};
 pub use options::{
     Durability, Options, RecoveryMode, DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD,
@@ -16,16 +18,16 @@ pub use report::{OpenReport, Stats, TornTail};
 pub use verify::{verify, StoreVerification};
 
 use crate::error::{Error, Result};
-use crate::format::names::snapshot_file_name;
 use crate::format::{encode_record, RecordType, RECORD_HEADER_LEN};
 use crate::index::{Entry, Index};
 use crate::log::{verify_record, Appender, GroupCommit, IndexOp, Poison};
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::vfs::{StdVfs, Vfs, VfsFile};
 use parking_lot::Mutex;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// A crash-safe map from `u64` ids to byte payloads, kept in an append-only
 /// log in one directory.
@@ -38,7 +40,7 @@ pub struct Store<V: Vfs = StdVfs> {
     dir: PathBuf,
     generation: u64,
     log_path: PathBuf,
-    file: V::File,
+    file: Arc<V::File>,
     log_id: u64,
     opts: Options,
     index: Index,
@@ -51,12 +53,14 @@ pub struct Store<V: Vfs = StdVfs> {
     /// every write and read without a lock by `should_snapshot`.
     position: AtomicU64,
     /// The log position the newest snapshot covers.
-    snapshot_position: AtomicU64,
+    snapshot_position: Arc<AtomicU64>,
     /// One snapshot at a time.
-    snapshot_lock: Mutex<()>,
+    snapshot_lock: Arc<Mutex<()>>,
+    /// Automatic snapshots taken in the background.
+    auto: Arc<AutoSnapshots>,
     /// Sum of the payload lengths of the ids in the index.
     live_bytes: AtomicU64,
-    poison: Poison,
+    poison: Arc<Poison>,
     report: OpenReport,
     closed: AtomicBool,
     /// Holds the `flock` for as long as the store is open.
@@ -186,7 +190,7 @@ impl<V: Vfs> Store<V> {
         let end = {
             let mut ap = self.appender.lock();
             self.poison.check()?;
-            ap.flush(&self.file, &self.log_path, &self.poison)?;
+            ap.flush(&*self.file, &self.log_path, &self.poison)?;
             self.written.store(ap.flushed_end(), Ordering::Release);
             ap.end
         };
@@ -209,30 +213,71 @@ impl<V: Vfs> Store<V> {
             // Records written since: flush and sync them too (under the
             // append lock, so the index copy matches the position exactly;
             // group commit publishes without taking this lock).
-            ap.flush(&self.file, &self.log_path, &self.poison)?;
+            ap.flush(&*self.file, &self.log_path, &self.poison)?;
             self.written.store(ap.flushed_end(), Ordering::Release);
             self.wait_durable(ap.end)?;
-            Snapshot {
-                log_id: self.log_id,
-                generation: self.generation,
-                position: ap.end,
-                last_seq: ap.next_seq - 1,
-                entries: self.index.entries(),
-            }
+            self.snapshot_of(ap.end, ap.next_seq - 1)
         };
-        snapshot::write(&self.vfs, &self.dir, &snap)?;
-        let previous = self.snapshot_position.swap(snap.position, Ordering::AcqRel);
-        if previous != snap.position {
-            // The new snapshot is durable; the older one is only clutter.
-            let old = self.dir.join(snapshot_file_name(self.generation, previous));
-            match self.vfs.remove_file(&old) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    return Err(Error::io("remove old snapshot", &old, None, e))
-                }
-                _ => {}
-            }
-        }
+        auto_snapshot::install(&self.vfs, &self.dir, &self.snapshot_position, &snap)?;
         Ok(snap.position)
+    }
+
+    fn snapshot_of(&self, position: u64, last_seq: u64) -> Snapshot {
+        Snapshot {
+            log_id: self.log_id,
+            generation: self.generation,
+            position,
+            last_seq,
+            entries: self.index.entries(),
+        }
+    }
+
+    /// Starts a background snapshot when the log has grown past the
+    /// threshold and none is running. Never fails the caller's write.
+    fn maybe_auto_snapshot(&self) {
+        if !self.opts.auto_snapshot()
+            || !self.should_snapshot()
+            || self.auto.in_progress.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        if let Err(e) = self.start_auto_snapshot() {
+            self.auto.finish(Err(e));
+        }
+    }
+
+    fn start_auto_snapshot(&self) -> Result<()> {
+        let fsync = self.opts.durability() == Durability::Fsync;
+        let snap = {
+            let mut ap = self.appender.lock();
+            self.poison.check()?;
+            // Buffered records reach the OS (a write, not an fsync).
+            ap.flush(&*self.file, &self.log_path, &self.poison)?;
+            self.written.store(ap.flushed_end(), Ordering::Release);
+            let own_end = (ap.end, ap.next_seq - 1);
+            // Under Fsync the index holds the published (durable) prefix;
+            // otherwise every record written so far.
+            self.commit.quiesced(|published| {
+                let (position, last_seq) = if fsync { published } else { own_end };
+                self.snapshot_of(position, last_seq)
+            })
+        };
+        let job = auto_snapshot::Job {
+            vfs: self.vfs.clone(),
+            dir: self.dir.clone(),
+            log_path: self.log_path.clone(),
+            file: self.file.clone(),
+            poison: self.poison.clone(),
+            current: self.snapshot_position.clone(),
+            lock: self.snapshot_lock.clone(),
+            auto: self.auto.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("walstore-snapshot".into())
+            .spawn(move || job.run(snap, !fsync))
+            .map_err(|e| Error::io("spawn the snapshot thread for", &self.dir, None, e))?;
+        self.auto.set_worker(handle);
+        Ok(())
     }
 
     /// The log position the newest snapshot covers (the first record's
@@ -329,13 +374,13 @@ impl<V: Vfs> Store<V> {
         ap.scratch.clear();
         let ops = encode(&mut ap, self.log_id, &self.index)?;
         let buffered = self.opts.durability() == Durability::None;
-        ap.append(&self.file, &self.log_path, buffered, &self.poison)?;
+        ap.append(&*self.file, &self.log_path, buffered, &self.poison)?;
         let end = ap.end;
         // Under Fsync the changes are queued before `written` moves past
         // them: a sync leader that sees the new `written` must also find
         // them in the queue, or it would mark them durable unpublished.
         let unqueued = if self.opts.durability() == Durability::Fsync {
-            self.commit.enqueue(end, ops);
+            self.commit.enqueue(end, ap.next_seq - 1, ops);
             None
         } else {
             Some(ops)
@@ -345,20 +390,22 @@ impl<V: Vfs> Store<V> {
         match unqueued {
             None => {
                 drop(ap);
-                self.wait_durable(end)
+                self.wait_durable(end)?;
             }
             Some(ops) => {
                 ops.iter().for_each(|op| self.publish(op));
-                Ok(())
+                drop(ap);
             }
         }
+        self.maybe_auto_snapshot();
+        Ok(())
     }
 
     fn wait_durable(&self, end: u64) -> Result<()> {
         self.commit.wait_durable(
             end,
             &self.written,
-            &self.file,
+            &*self.file,
             &self.log_path,
             &self.poison,
             |op| self.publish(op),
@@ -404,6 +451,9 @@ impl<V: Vfs> Store<V> {
             },
             snapshot_position: self.snapshot_position(),
             index_memory_bytes: self.index.memory_bytes(),
+            auto_snapshots: self.auto.taken.load(Ordering::Relaxed),
+            auto_snapshot_failures: self.auto.failed.load(Ordering::Relaxed),
+            last_auto_snapshot_error: self.auto.last_error.lock().clone(),
         }
     }
 
@@ -413,7 +463,7 @@ impl<V: Vfs> Store<V> {
     pub fn cursor(&self) -> Cursor {
         let mut entries = {
             let _ap = self.appender.lock();
-            self.commit.quiesced(|| self.index.entries())
+            self.commit.quiesced(|_| self.index.entries())
         };
         entries.sort_unstable_by_key(|e| e.0);
         Cursor::new(entries)
@@ -507,6 +557,7 @@ impl<V: Vfs> Store<V> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.auto.join();
         self.sync()
     }
 }

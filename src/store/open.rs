@@ -7,7 +7,7 @@ use crate::format::{FileHeader, FILE_HEADER_LEN};
 use crate::index::{Entry, Index};
 use crate::log::{
     create_log, find_current_log, read_header, write_fresh_header, Appender, CurrentLog,
-    GroupCommit, HeaderState, Poison,
+    GroupCommit, HeaderState,
 };
 use crate::recovery::{replay, save_and_cut, ReplayOp, ReplayStart};
 use crate::snapshot::{self, Snapshot};
@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V>> {
@@ -155,26 +156,27 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     Ok(Store {
         vfs,
         generation,
-        snapshot_lock: Mutex::new(()),
+        snapshot_lock: Arc::new(Mutex::new(())),
+        auto: Arc::default(),
         live_bytes: AtomicU64::new(index.entries().iter().map(|(_, e)| u64::from(e.len)).sum()),
         dir: dir.to_owned(),
         log_path,
         log_id,
         index,
         appender: Mutex::new(Appender::new(end, next_seq, opts.write_buffer())),
-        commit: GroupCommit::new(end),
+        commit: GroupCommit::new(end, next_seq - 1),
         written: AtomicU64::new(end),
         position: AtomicU64::new(end),
-        snapshot_position: AtomicU64::new(
+        snapshot_position: Arc::new(AtomicU64::new(
             report
                 .snapshot_used
                 .unwrap_or(crate::format::FILE_HEADER_LEN as u64),
-        ),
-        poison: Poison::default(),
+        )),
+        poison: Arc::default(),
         report,
         closed: AtomicBool::new(read_only),
         opts: opts.clone(),
-        file,
+        file: Arc::new(file),
         _lock: lock,
     })
 }

@@ -32,6 +32,7 @@ pub struct Options {
     max_payload: usize,
     read_only: bool,
     snapshot_threshold: u64,
+    auto_snapshot: bool,
     write_buffer: usize,
 }
 
@@ -43,6 +44,7 @@ impl Default for Options {
             max_payload: DEFAULT_MAX_PAYLOAD,
             read_only: false,
             snapshot_threshold: DEFAULT_SNAPSHOT_THRESHOLD,
+            auto_snapshot: true,
             write_buffer: DEFAULT_WRITE_BUFFER,
         }
     }
@@ -68,6 +70,9 @@ impl Options {
     pub fn snapshot_threshold(&self) -> u64 {
         self.snapshot_threshold
     }
+    pub fn auto_snapshot(&self) -> bool {
+        self.auto_snapshot
+    }
     pub fn write_buffer(&self) -> usize {
         self.write_buffer
     }
@@ -91,6 +96,14 @@ impl Options {
     /// makes it always false.
     pub fn set_snapshot_threshold(&mut self, bytes: u64) -> &mut Self {
         self.snapshot_threshold = bytes;
+        self
+    }
+
+    /// Whether crossing the snapshot threshold starts a snapshot in the
+    /// background (the default). Off, `should_snapshot` still reports the
+    /// threshold, for callers that schedule `snapshot` themselves.
+    pub fn set_auto_snapshot(&mut self, on: bool) -> &mut Self {
+        self.auto_snapshot = on;
         self
     }
 

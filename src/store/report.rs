@@ -19,6 +19,12 @@ pub struct Stats {
     pub dead_ratio: f64,
     pub snapshot_position: u64,
     pub index_memory_bytes: usize,
+    /// Automatic snapshots completed since the open.
+    pub auto_snapshots: u64,
+    /// Automatic snapshots that failed (the writes that triggered them did
+    /// not), and the last failure's message.
+    pub auto_snapshot_failures: u64,
+    pub last_auto_snapshot_error: Option<String>,
 }
 
 /// A torn tail found at open.

@@ -111,9 +111,19 @@ fn should_snapshot_follows_the_log_position() {
     assert!(!s.should_snapshot());
     s.store(1, &[0u8; 67]).unwrap(); // 99 bytes of log
     assert!(!s.should_snapshot());
+    // The 100th byte: the flag turns true and an automatic snapshot starts,
+    // which brings it back to false once the snapshot is current.
     s.store(2, b"").unwrap();
-    assert!(s.should_snapshot());
     assert_eq!(s.log_position(), 64 + 99 + 32);
+    wait_for(|| !s.should_snapshot());
+    assert_eq!(s.snapshot_position(), s.log_position());
+    let mut off = opts(Durability::Flush);
+    off.set_snapshot_threshold(0);
+    let t = dir();
+    let s = Store::open(t.path(), &off).unwrap();
+    s.store(1, &[0u8; 1000]).unwrap();
+    assert!(!s.should_snapshot(), "0 turns them off");
+    assert_eq!(s.stats().auto_snapshots, 0);
 }
 
 fn log_of(t: &tempfile::TempDir) -> std::path::PathBuf {
@@ -426,4 +436,106 @@ fn stats_count_live_and_dead_bytes() {
     s.close().unwrap();
     let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
     assert_eq!(s.stats(), st, "the same after a reopen");
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("condition not reached in 2 s");
+}
+
+/// Crossing the threshold starts a snapshot in the background; the next
+/// open loads it. Under every durability level, the snapshot holds exactly
+/// what was acknowledged before its position.
+#[test]
+fn crossing_the_threshold_takes_a_snapshot_in_the_background() {
+    for d in [Durability::Fsync, Durability::Flush, Durability::None] {
+        let t = dir();
+        let mut o = opts(d);
+        o.set_snapshot_threshold(2000);
+        let s = Store::open(t.path(), &o).unwrap();
+        for id in 0..40u64 {
+            s.store(id, &[id as u8; 100]).unwrap(); // 132 bytes each
+        }
+        s.delete(7).unwrap();
+        wait_for(|| s.stats().auto_snapshots >= 1);
+        assert!(s.snapshot_position() > 64, "{d:?}");
+        assert_eq!(s.stats().auto_snapshot_failures, 0);
+        s.close().unwrap();
+        let s = Store::open(t.path(), &o).unwrap();
+        let used = s.open_report().snapshot_used.unwrap();
+        assert!(used >= 64 + 2000, "{d:?}: {used}");
+        for id in 0..40u64 {
+            if id == 7 {
+                assert_eq!(s.retrieve(id).unwrap_err().kind(), ErrorKind::NotFound);
+            } else {
+                assert_eq!(s.retrieve(id).unwrap(), vec![id as u8; 100], "{d:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failed_automatic_snapshot_never_fails_the_write() {
+    let t = dir();
+    let vfs = FaultVfs::new();
+    let mut o = opts(Durability::Flush);
+    o.set_snapshot_threshold(500);
+    let s = Store::open_with_vfs(vfs.clone(), t.path(), &o).unwrap();
+    vfs.fail_nth(Op::Rename, 1, crate::vfs::FaultKind::Errno(libc::EIO));
+    for id in 0..10u64 {
+        s.store(id, &[1; 100]).unwrap();
+    }
+    wait_for(|| s.stats().auto_snapshot_failures == 1);
+    let st = s.stats();
+    assert_eq!(st.auto_snapshots, 0);
+    assert!(st.last_auto_snapshot_error.unwrap().starts_with("rename"));
+    // The next write past the threshold tries again, and succeeds.
+    s.store(10, &[1; 100]).unwrap();
+    wait_for(|| s.stats().auto_snapshots == 1);
+    assert_eq!(s.stats().auto_snapshot_failures, 1);
+    for id in 0..=10u64 {
+        assert_eq!(s.retrieve(id).unwrap(), vec![1; 100]);
+    }
+}
+
+/// Automatic snapshots taken while several writers run: reopening from the
+/// snapshot gives exactly what the writers were acknowledged.
+#[test]
+fn automatic_snapshots_beside_concurrent_fsync_writers() {
+    let t = dir();
+    let mut o = Options::default();
+    o.set_snapshot_threshold(4096);
+    let s = std::sync::Arc::new(Store::open(t.path(), &o).unwrap());
+    let hs: Vec<_> = (0..4u64)
+        .map(|w| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..150u64 {
+                    s.store(w * 1000 + i % 40, &(w * 1000 + i).to_le_bytes())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let taken = s.stats().auto_snapshots;
+    std::sync::Arc::try_unwrap(s).unwrap().close().unwrap();
+    let s = Store::open(t.path(), &o).unwrap();
+    assert!(taken >= 1 && s.open_report().snapshot_used.is_some());
+    for w in 0..4u64 {
+        for k in 0..40u64 {
+            let last = (0..150u64).filter(|i| i % 40 == k).max().unwrap();
+            assert_eq!(
+                s.retrieve(w * 1000 + k).unwrap(),
+                (w * 1000 + last).to_le_bytes()
+            );
+        }
+    }
 }

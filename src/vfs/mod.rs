@@ -25,7 +25,7 @@ pub enum OpenMode {
     CreateNew,
 }
 
-pub trait Vfs: Send + Sync + 'static {
+pub trait Vfs: Clone + Send + Sync + 'static {
     type File: VfsFile;
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Self::File>;

@@ -1,0 +1,482 @@
+// walstore.hpp: a header-only C++17 wrapper over walstore's C API
+// (walstore.h). Link with -lwalstore, as for C.
+//
+// CONVENTIONS
+//
+// Ownership. walstore::Store, walstore::Options and walstore::Cursor each own
+// one C object (wal_t, wal_options, wal_iter_t) and free it in their
+// destructor. They are move-only; a moved-from object is empty, and any call
+// on an empty object throws walstore::Error with Status::invalid_argument
+// (the C function receives NULL), except close() and is_open().
+//
+// Errors. Every failure is thrown as walstore::Error, which carries the
+// status and the message wal_last_error() gave right after the failing call
+// (what failed and where). Nothing else walstore throws, apart from
+// std::bad_alloc from the standard library. Destructors never throw: the
+// Store destructor closes (and syncs) silently; call close() to see the
+// final sync's result.
+//
+// Inputs. Payloads are passed as (pointer, size), std::string_view or
+// std::vector<std::uint8_t>; walstore copies them before returning.
+//
+// Threads. As for the C API: a Store may be used from many threads at once,
+// except close(), move and destruction, which must come last. Options and
+// Cursor are for one thread at a time. Error messages are per thread.
+//
+// Lifetimes. A Cursor must be destroyed before the Store it reads.
+
+#ifndef WALSTORE_HPP
+#define WALSTORE_HPP
+
+#include "walstore.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#if __cplusplus < 201703L
+#error "walstore.hpp needs C++17 (-std=c++17 or later)"
+#endif
+
+namespace walstore {
+
+// The C status codes. Values are fixed forever; new ones are only added.
+enum class Status : std::int32_t {
+    ok = WAL_OK,
+    not_found = WAL_NOT_FOUND,
+    invalid_argument = WAL_INVALID_ARGUMENT,
+    buffer_too_small = WAL_BUFFER_TOO_SMALL,
+    io = WAL_IO,
+    no_space = WAL_NO_SPACE,
+    corruption = WAL_CORRUPTION,
+    locked = WAL_LOCKED,
+    incompatible = WAL_INCOMPATIBLE,
+    poisoned = WAL_POISONED,
+    panic = WAL_PANIC,
+};
+
+// A static description of any status ("not found", ...; "unknown status"
+// for values this version does not know).
+inline const char *to_string(Status s) noexcept { return wal_status_str(static_cast<std::int32_t>(s)); }
+
+enum class Durability : std::int32_t {
+    fsync = WAL_DURABILITY_FSYNC, // the default: a write survives power loss
+    flush = WAL_DURABILITY_FLUSH, // a write survives a crash of the process
+    none = WAL_DURABILITY_NONE,   // buffered until full, sync() or close()
+};
+
+enum class RecoveryMode : std::int32_t {
+    strict = WAL_RECOVERY_STRICT, // the default
+    salvage = WAL_RECOVERY_SALVAGE,
+    absolute = WAL_RECOVERY_ABSOLUTE,
+};
+
+// A failed walstore call.
+class Error : public std::runtime_error {
+public:
+    // `call` names the C function, `message` is wal_last_error()'s text.
+    Error(Status status, const char *call, std::string message)
+        : std::runtime_error(std::string(call) + ": " + to_string(status) + ": " + message),
+          status_(status), call_(call), message_(std::move(message))
+    {
+    }
+
+    Status status() const noexcept { return status_; }
+    // The C function that failed, e.g. "wal_open".
+    const char *call() const noexcept { return call_; }
+    // wal_last_error() as it was right after the failure.
+    const std::string &message() const noexcept { return message_; }
+
+private:
+    Status status_;
+    const char *call_;
+    std::string message_;
+};
+
+namespace detail {
+
+// Copies wal_last_error() first: any later walstore call may replace it.
+[[noreturn]] inline void raise(const char *call, wal_status s)
+{
+    std::string message = wal_last_error();
+    throw Error(static_cast<Status>(s), call, std::move(message));
+}
+
+inline void check(const char *call, wal_status s)
+{
+    if (s != WAL_OK) {
+        raise(call, s);
+    }
+}
+
+inline const std::uint8_t *bytes(const void *p) noexcept { return static_cast<const std::uint8_t *>(p); }
+
+} // namespace detail
+
+// The library's version, "MAJOR.MINOR.PATCH". Compare with WAL_VERSION_STRING
+// to check that the header matches the library.
+inline std::string version() { return wal_version(nullptr, nullptr, nullptr); }
+
+// Open options (wal_options). Setters return *this, so they chain:
+//   walstore::Options o; o.durability(Durability::flush).max_payload(1 << 20);
+// A rejected value throws Error(Status::invalid_argument) and leaves the
+// options unchanged.
+class Options {
+public:
+    Options() : opts_(wal_options_new())
+    {
+        if (opts_ == nullptr) {
+            detail::raise("wal_options_new", WAL_PANIC);
+        }
+    }
+    ~Options() { wal_options_free(opts_); }
+
+    Options(Options &&other) noexcept : opts_(std::exchange(other.opts_, nullptr)) {}
+    Options &operator=(Options &&other) noexcept
+    {
+        if (this != &other) {
+            wal_options_free(opts_);
+            opts_ = std::exchange(other.opts_, nullptr);
+        }
+        return *this;
+    }
+    Options(const Options &) = delete;
+    Options &operator=(const Options &) = delete;
+
+    Options &durability(Durability d)
+    {
+        detail::check("wal_options_set_durability", wal_options_set_durability(opts_, static_cast<std::int32_t>(d)));
+        return *this;
+    }
+    Options &recovery_mode(RecoveryMode m)
+    {
+        detail::check("wal_options_set_recovery_mode",
+                      wal_options_set_recovery_mode(opts_, static_cast<std::int32_t>(m)));
+        return *this;
+    }
+    // From 1 byte to 4 GiB - 1 (default 64 MiB).
+    Options &max_payload(std::size_t bytes)
+    {
+        detail::check("wal_options_set_max_payload", wal_options_set_max_payload(opts_, bytes));
+        return *this;
+    }
+    Options &read_only(bool on)
+    {
+        detail::check("wal_options_set_read_only", wal_options_set_read_only(opts_, on));
+        return *this;
+    }
+    // 0 makes Store::should_snapshot() always false (default 64 MiB).
+    Options &snapshot_threshold(std::uint64_t bytes)
+    {
+        detail::check("wal_options_set_snapshot_threshold", wal_options_set_snapshot_threshold(opts_, bytes));
+        return *this;
+    }
+    // The Durability::none buffer, from 1 byte to 1 GiB (default 256 KiB).
+    Options &write_buffer(std::size_t bytes)
+    {
+        detail::check("wal_options_set_write_buffer", wal_options_set_write_buffer(opts_, bytes));
+        return *this;
+    }
+
+    // The C object (NULL when empty); it stays owned by this Options.
+    const wal_options *get() const noexcept { return opts_; }
+    wal_options *get() noexcept { return opts_; }
+
+private:
+    wal_options *opts_;
+};
+
+// One entry of Store::store_batch. It points to the caller's bytes, which
+// must stay alive until store_batch returns.
+struct Entry {
+    std::uint64_t id;
+    const void *data;
+    std::size_t size;
+
+    Entry(std::uint64_t id_, const void *data_, std::size_t size_) noexcept : id(id_), data(data_), size(size_) {}
+    Entry(std::uint64_t id_, std::string_view s) noexcept : id(id_), data(s.data()), size(s.size()) {}
+    Entry(std::uint64_t id_, const std::vector<std::uint8_t> &v) noexcept : id(id_), data(v.data()), size(v.size()) {}
+};
+
+// The torn tail an open cut (Store::torn_tail()).
+struct TornTail {
+    std::uint64_t offset; // where it began; the log now ends there
+    std::uint64_t bytes;  // its length
+    std::string path;     // the side file holding it ("" for a read-only open)
+};
+
+// Space accounting (Store::stats()).
+struct Stats {
+    std::uint64_t live_ids;
+    std::uint64_t live_bytes;
+    std::uint64_t log_bytes;
+    std::uint64_t dead_bytes;
+    double dead_ratio;
+};
+
+// A point-in-time cursor over a store's live entries, in id order
+// (Store::cursor()). Destroy it before its Store.
+class Cursor {
+public:
+    struct Item {
+        std::uint64_t id = 0;
+        const std::uint8_t *data = nullptr; // valid until the next next() or ~Cursor
+        std::size_t size = 0;
+
+        std::string_view view() const noexcept
+        {
+            return std::string_view(reinterpret_cast<const char *>(data), size);
+        }
+        std::vector<std::uint8_t> bytes() const { return std::vector<std::uint8_t>(data, data + size); }
+    };
+
+    Cursor() noexcept = default;
+    ~Cursor() { wal_iter_free(it_); }
+    Cursor(Cursor &&other) noexcept : it_(std::exchange(other.it_, nullptr)) {}
+    Cursor &operator=(Cursor &&other) noexcept
+    {
+        if (this != &other) {
+            wal_iter_free(it_);
+            it_ = std::exchange(other.it_, nullptr);
+        }
+        return *this;
+    }
+    Cursor(const Cursor &) = delete;
+    Cursor &operator=(const Cursor &) = delete;
+
+    // Moves to the next entry: true and `item` filled, or false at the end.
+    // A damaged payload throws Error(Status::corruption); the next call
+    // moves on past it.
+    bool next(Item &item)
+    {
+        bool has = false;
+        std::uint64_t id = 0;
+        const std::uint8_t *data = nullptr;
+        std::size_t len = 0;
+        detail::check("wal_iter_next", wal_iter_next(it_, &has, &id, &data, &len));
+        if (has) {
+            item.id = id;
+            item.data = data;
+            item.size = len;
+        }
+        return has;
+    }
+
+    wal_iter_t *get() const noexcept { return it_; }
+
+private:
+    friend class Store;
+    explicit Cursor(wal_iter_t *it) noexcept : it_(it) {}
+    wal_iter_t *it_ = nullptr;
+};
+
+// An open store (wal_t).
+class Store {
+public:
+    // An empty Store: no store is open.
+    Store() noexcept = default;
+
+    // Opens (creating if needed, unless read-only) the store in `dir`, with
+    // the default options or `opts`. Throws Error: Status::locked,
+    // corruption, incompatible, io, invalid_argument, ...
+    explicit Store(const std::string &dir) { open(dir, nullptr); }
+    Store(const std::string &dir, const Options &opts)
+    {
+        if (opts.get() == nullptr) { // moved-from: not "the defaults", which NULL means to wal_open
+            throw Error(Status::invalid_argument, "wal_open", "the Options object is empty (moved from)");
+        }
+        open(dir, opts.get());
+    }
+
+    // Closes silently (the final sync's status is lost: use close()).
+    ~Store() { wal_close(w_); }
+
+    Store(Store &&other) noexcept : w_(std::exchange(other.w_, nullptr)) {}
+    // Closes the store this one held (silently), then takes other's.
+    Store &operator=(Store &&other) noexcept
+    {
+        if (this != &other) {
+            wal_close(w_);
+            w_ = std::exchange(other.w_, nullptr);
+        }
+        return *this;
+    }
+    Store(const Store &) = delete;
+    Store &operator=(const Store &) = delete;
+
+    bool is_open() const noexcept { return w_ != nullptr; }
+    explicit operator bool() const noexcept { return is_open(); }
+
+    // Syncs, releases the lock and frees the handle; the Store is then empty,
+    // even when the final sync fails (that failure is thrown). On an empty
+    // Store it does nothing.
+    void close() { detail::check("wal_close", wal_close(std::exchange(w_, nullptr))); }
+
+    // Stores a payload under `id`, replacing any earlier one. Throws
+    // Status::invalid_argument for a payload over the limit, a read-only
+    // store or NULL data with a non-zero size.
+    void store(std::uint64_t id, const void *data, std::size_t size)
+    {
+        detail::check("wal_store", wal_store(w_, id, detail::bytes(data), size));
+    }
+    void store(std::uint64_t id, std::string_view data) { store(id, data.data(), data.size()); }
+    void store(std::uint64_t id, const std::vector<std::uint8_t> &data) { store(id, data.data(), data.size()); }
+
+    // Stores every entry with one write and one flush or fsync: after a
+    // crash, all of them or none. A later entry for the same id wins.
+    void store_batch(const Entry *entries, std::size_t count)
+    {
+        std::vector<wal_entry> c(count);
+        for (std::size_t i = 0; i < count; i++) {
+            c[i] = wal_entry{entries[i].id, detail::bytes(entries[i].data), entries[i].size};
+        }
+        store_batch(c.data(), c.size());
+    }
+    void store_batch(const std::vector<Entry> &entries) { store_batch(entries.data(), entries.size()); }
+    void store_batch(std::initializer_list<Entry> entries) { store_batch(entries.begin(), entries.size()); }
+    void store_batch(const wal_entry *entries, std::size_t count)
+    {
+        detail::check("wal_store_batch", wal_store_batch(w_, entries, count));
+    }
+
+    // The payload of `id`. Throws Status::not_found, corruption, io.
+    std::vector<std::uint8_t> retrieve(std::uint64_t id)
+    {
+        std::vector<std::uint8_t> buf;
+        for (;;) {
+            std::size_t len = 0;
+            wal_status s = wal_retrieve(w_, id, buf.data(), buf.size(), &len);
+            if (s == WAL_OK) {
+                buf.resize(len);
+                return buf;
+            }
+            if (s != WAL_BUFFER_TOO_SMALL) {
+                detail::raise("wal_retrieve", s);
+            }
+            buf.resize(len); // another thread may replace it meanwhile: loop
+        }
+    }
+
+    // The payload of `id` as a std::string (bytes unchanged).
+    std::string retrieve_string(std::uint64_t id)
+    {
+        std::vector<std::uint8_t> v = retrieve(id);
+        return std::string(v.begin(), v.end());
+    }
+
+    // Copies the payload of `id` into `buf` (capacity `cap` bytes) and
+    // returns its length. When that is more than `cap`, nothing is copied
+    // and the return value is the length needed; cap 0 (buf may then be
+    // NULL) is a size query. Throws Status::not_found, corruption, io.
+    std::size_t retrieve(std::uint64_t id, void *buf, std::size_t cap)
+    {
+        std::size_t len = 0;
+        wal_status s = wal_retrieve(w_, id, static_cast<std::uint8_t *>(buf), cap, &len);
+        if (s != WAL_OK && s != WAL_BUFFER_TOO_SMALL) {
+            detail::raise("wal_retrieve", s);
+        }
+        return len;
+    }
+
+    // Deletes `id`. Throws Status::not_found when it is not in the store.
+    void erase(std::uint64_t id) { detail::check("wal_delete", wal_delete(w_, id)); }
+
+    // Makes every write so far survive power loss, whatever the durability.
+    void sync() { detail::check("wal_sync", wal_sync(w_)); }
+
+    // Writes a snapshot of the index, so the next open replays less.
+    void snapshot() { detail::check("wal_snapshot", wal_snapshot(w_)); }
+
+    // The log position of the newest snapshot (64 when there is none).
+    std::uint64_t snapshot_position() const { return get_u64("wal_snapshot_position", wal_snapshot_position); }
+    // Whether the log grew by the snapshot threshold since the last snapshot.
+    bool should_snapshot() const noexcept { return wal_should_snapshot(w_); }
+    // Where the next record goes.
+    std::uint64_t log_position() const { return get_u64("wal_log_position", wal_log_position); }
+
+    // What the open did.
+    std::uint64_t records_replayed() const { return get_u64("wal_open_records_replayed", wal_open_records_replayed); }
+    std::uint64_t damaged_records() const { return get_u64("wal_open_damaged_records", wal_open_damaged_records); }
+    bool reinitialised() const
+    {
+        bool out = false;
+        detail::check("wal_open_reinitialised", wal_open_reinitialised(w_, &out));
+        return out;
+    }
+    // The snapshot position the open loaded, or nothing for a full replay.
+    std::optional<std::uint64_t> snapshot_used() const
+    {
+        std::uint64_t out = 0;
+        wal_status s = wal_open_snapshot_used(w_, &out);
+        if (s == WAL_NOT_FOUND) {
+            return std::nullopt;
+        }
+        detail::check("wal_open_snapshot_used", s);
+        return out;
+    }
+    // The torn tail the open found, or nothing.
+    std::optional<TornTail> torn_tail() const
+    {
+        TornTail t{0, 0, std::string()};
+        wal_status s = wal_open_torn_tail(w_, &t.offset, &t.bytes);
+        if (s == WAL_NOT_FOUND) {
+            return std::nullopt;
+        }
+        detail::check("wal_open_torn_tail", s);
+        const char *path = nullptr;
+        s = wal_open_torn_tail_path(w_, &path);
+        if (s == WAL_OK) {
+            t.path = path;
+        } else if (s != WAL_NOT_FOUND) { // NOT_FOUND: a read-only open cut nothing
+            detail::raise("wal_open_torn_tail_path", s);
+        }
+        return t;
+    }
+
+    Stats stats() const
+    {
+        Stats st{0, 0, 0, 0, 0.0};
+        detail::check("wal_stat_live_ids", wal_stat_live_ids(w_, &st.live_ids));
+        detail::check("wal_stat_live_bytes", wal_stat_live_bytes(w_, &st.live_bytes));
+        detail::check("wal_stat_log_bytes", wal_stat_log_bytes(w_, &st.log_bytes));
+        detail::check("wal_stat_dead_bytes", wal_stat_dead_bytes(w_, &st.dead_bytes));
+        detail::check("wal_stat_dead_ratio", wal_stat_dead_ratio(w_, &st.dead_ratio));
+        return st;
+    }
+
+    // A cursor over the live entries as they are now.
+    Cursor cursor()
+    {
+        wal_iter_t *it = nullptr;
+        detail::check("wal_iter_open", wal_iter_open(w_, &it));
+        return Cursor(it);
+    }
+
+    // The C handle (NULL when empty); it stays owned by this Store.
+    wal_t *get() const noexcept { return w_; }
+
+private:
+    void open(const std::string &dir, const wal_options *opts)
+    {
+        detail::check("wal_open", wal_open(dir.c_str(), opts, &w_));
+    }
+
+    std::uint64_t get_u64(const char *call, wal_status (*fn)(const wal_t *, std::uint64_t *)) const
+    {
+        std::uint64_t out = 0;
+        detail::check(call, fn(w_, &out));
+        return out;
+    }
+
+    wal_t *w_ = nullptr;
+};
+
+} // namespace walstore
+
+#endif // WALSTORE_HPP
