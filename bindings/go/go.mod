@@ -1,0 +1,3 @@
+module walstore.dev/walstore
+
+go 1.19

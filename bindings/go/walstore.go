@@ -1,0 +1,751 @@
+// Package walstore is the Go binding of walstore, a crash-safe, append-only
+// store that maps uint64 ids to byte payloads, through its C ABI
+// (include/walstore.h, libwalstore.so).
+//
+// A *Store may be used from any number of goroutines at once. Close waits
+// for calls in flight, and every call after Close returns ErrClosed.
+//
+// Every failure from the library is an *Error carrying the C status code, the
+// Go method that failed and the library's message (which names the file, the
+// offset and, for corruption, the CRCs). Test for a kind of failure with
+// errors.Is and the sentinels: errors.Is(err, walstore.ErrNotFound).
+//
+// Memory: payloads passed in are copied by the library before the call
+// returns, and Retrieve returns Go memory. No Go pointer is kept by C.
+package walstore
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo LDFLAGS: -L${SRCDIR}/../../target/release -lwalstore -Wl,-rpath,${SRCDIR}/../../target/release
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "walstore.h"
+
+// wal_last_error() is per OS thread and a goroutine may move to another
+// thread between two cgo calls, so every shim below fetches the message in
+// the same call as the failing function. wgo_fail copies it into a malloc'd
+// string that the Go side frees; it is called only on failure.
+static wal_status wgo_fail(wal_status s, char **err) {
+	const char *m = wal_last_error();
+	size_t n = strlen(m);
+	char *c = malloc(n + 1);
+	if (c != NULL)
+		memcpy(c, m, n + 1);
+	*err = c;
+	return s;
+}
+
+#define WGO_CHECK(call) do { wal_status s_ = (call); if (s_ != WAL_OK) return wgo_fail(s_, err); } while (0)
+
+typedef struct {
+	int32_t durability;
+	int32_t recovery;
+	bool set_max_payload;
+	size_t max_payload;
+	bool read_only;
+	bool set_snapshot_threshold;
+	uint64_t snapshot_threshold;
+	bool set_write_buffer;
+	size_t write_buffer;
+	bool no_auto_snapshot;
+} wgo_options;
+
+typedef struct {
+	uint64_t records_replayed;
+	uint64_t damaged_records;
+	bool reinitialised;
+	bool torn_tail;
+	uint64_t torn_offset;
+	uint64_t torn_bytes;
+	char *torn_path; // malloc'd copy, or NULL
+	bool snapshot_used;
+	uint64_t snapshot_position;
+} wgo_report;
+
+static wal_status wgo_set_options(wal_options *opts, const wgo_options *o, char **err) {
+	WGO_CHECK(wal_options_set_durability(opts, o->durability));
+	WGO_CHECK(wal_options_set_recovery_mode(opts, o->recovery));
+	if (o->set_max_payload)
+		WGO_CHECK(wal_options_set_max_payload(opts, o->max_payload));
+	WGO_CHECK(wal_options_set_read_only(opts, o->read_only));
+	if (o->set_snapshot_threshold)
+		WGO_CHECK(wal_options_set_snapshot_threshold(opts, o->snapshot_threshold));
+	if (o->set_write_buffer)
+		WGO_CHECK(wal_options_set_write_buffer(opts, o->write_buffer));
+	WGO_CHECK(wal_options_set_auto_snapshot(opts, !o->no_auto_snapshot));
+	return WAL_OK;
+}
+
+static wal_status wgo_read_report(const wal_t *w, wgo_report *r, char **err) {
+	WGO_CHECK(wal_open_records_replayed(w, &r->records_replayed));
+	WGO_CHECK(wal_open_damaged_records(w, &r->damaged_records));
+	WGO_CHECK(wal_open_reinitialised(w, &r->reinitialised));
+	wal_status s = wal_open_torn_tail(w, &r->torn_offset, &r->torn_bytes);
+	if (s == WAL_OK) {
+		r->torn_tail = true;
+		const char *path = NULL;
+		s = wal_open_torn_tail_path(w, &path);
+		if (s == WAL_OK) {
+			size_t n = strlen(path);
+			r->torn_path = malloc(n + 1);
+			if (r->torn_path == NULL) {
+				*err = NULL;
+				return WAL_PANIC;
+			}
+			memcpy(r->torn_path, path, n + 1);
+		} else if (s != WAL_NOT_FOUND) {
+			return wgo_fail(s, err);
+		}
+	} else if (s != WAL_NOT_FOUND) {
+		return wgo_fail(s, err);
+	}
+	s = wal_open_snapshot_used(w, &r->snapshot_position);
+	if (s == WAL_OK)
+		r->snapshot_used = true;
+	else if (s != WAL_NOT_FOUND)
+		return wgo_fail(s, err);
+	return WAL_OK;
+}
+
+// Builds the options (o NULL: the defaults), opens, and reads the open
+// report, all in one cgo call. The library's messages name the call that
+// failed ("wal_options_set_max_payload: ...", "wal_open: ...").
+static wal_status wgo_open(const char *dir, const wgo_options *o, wal_t **out, wgo_report *r,
+                           char **err) {
+	wal_options *opts = NULL;
+	if (o != NULL) {
+		opts = wal_options_new();
+		if (opts == NULL) // walstore panicked; wal_last_error() says where
+			return wgo_fail(WAL_PANIC, err);
+		wal_status s = wgo_set_options(opts, o, err);
+		if (s != WAL_OK) {
+			wal_options_free(opts);
+			return s;
+		}
+	}
+	wal_t *w = NULL;
+	wal_status s = wal_open(dir, opts, &w);
+	if (s != WAL_OK)
+		wgo_fail(s, err);
+	wal_options_free(opts);
+	if (s != WAL_OK)
+		return s;
+	s = wgo_read_report(w, r, err);
+	if (s != WAL_OK) {
+		free(r->torn_path);
+		r->torn_path = NULL;
+		wal_close(w);
+		return s;
+	}
+	*out = w;
+	return WAL_OK;
+}
+
+static wal_status wgo_close(wal_t *w, char **err) {
+	WGO_CHECK(wal_close(w));
+	return WAL_OK;
+}
+
+static wal_status wgo_store(wal_t *w, uint64_t id, const uint8_t *data, size_t len, char **err) {
+	WGO_CHECK(wal_store(w, id, data, len));
+	return WAL_OK;
+}
+
+static wal_status wgo_store_batch(wal_t *w, const wal_entry *entries, size_t count, char **err) {
+	WGO_CHECK(wal_store_batch(w, entries, count));
+	return WAL_OK;
+}
+
+static wal_status wgo_retrieve(wal_t *w, uint64_t id, uint8_t *buf, size_t cap, size_t *out_len, char **err) {
+	WGO_CHECK(wal_retrieve(w, id, buf, cap, out_len));
+	return WAL_OK;
+}
+
+static wal_status wgo_retrieve_alloc(wal_t *w, uint64_t id, uint8_t **out, size_t *out_len, char **err) {
+	WGO_CHECK(wal_retrieve_alloc(w, id, out, out_len));
+	return WAL_OK;
+}
+
+static wal_status wgo_delete(wal_t *w, uint64_t id, char **err) {
+	WGO_CHECK(wal_delete(w, id));
+	return WAL_OK;
+}
+
+static wal_status wgo_sync(wal_t *w, char **err) {
+	WGO_CHECK(wal_sync(w));
+	return WAL_OK;
+}
+
+static wal_status wgo_snapshot(wal_t *w, char **err) {
+	WGO_CHECK(wal_snapshot(w));
+	return WAL_OK;
+}
+
+static wal_status wgo_log_position(const wal_t *w, uint64_t *out, char **err) {
+	WGO_CHECK(wal_log_position(w, out));
+	return WAL_OK;
+}
+
+static wal_status wgo_snapshot_position(const wal_t *w, uint64_t *out, char **err) {
+	WGO_CHECK(wal_snapshot_position(w, out));
+	return WAL_OK;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// Status codes of the C API (wal_status). The numbers are fixed forever.
+const (
+	StatusOK              = int(C.WAL_OK)
+	StatusNotFound        = int(C.WAL_NOT_FOUND)
+	StatusInvalidArgument = int(C.WAL_INVALID_ARGUMENT)
+	StatusBufferTooSmall  = int(C.WAL_BUFFER_TOO_SMALL)
+	StatusIO              = int(C.WAL_IO)
+	StatusNoSpace         = int(C.WAL_NO_SPACE)
+	StatusCorruption      = int(C.WAL_CORRUPTION)
+	StatusLocked          = int(C.WAL_LOCKED)
+	StatusIncompatible    = int(C.WAL_INCOMPATIBLE)
+	StatusPoisoned        = int(C.WAL_POISONED)
+	StatusPanic           = int(C.WAL_PANIC)
+)
+
+// Header version macros (WAL_VERSION_*) this package was compiled against.
+const (
+	HeaderVersionMajor = int(C.WAL_VERSION_MAJOR)
+	HeaderVersionMinor = int(C.WAL_VERSION_MINOR)
+	HeaderVersionPatch = int(C.WAL_VERSION_PATCH)
+)
+
+// Durability says when a write returns; see the C header for the details.
+type Durability int32
+
+const (
+	// DurabilityFsync (the default): a write returns after fdatasync; it
+	// survives power loss.
+	DurabilityFsync Durability = C.WAL_DURABILITY_FSYNC
+	// DurabilityFlush: a write returns once handed to the OS; it survives a
+	// crash of the process, not of the machine.
+	DurabilityFlush Durability = C.WAL_DURABILITY_FLUSH
+	// DurabilityNone: a write may sit in an in-process buffer until it
+	// fills, Sync or Close. Reads see buffered writes.
+	DurabilityNone Durability = C.WAL_DURABILITY_NONE
+)
+
+// String returns "fsync", "flush", "none", or "Durability(n)".
+func (d Durability) String() string {
+	switch d {
+	case DurabilityFsync:
+		return "fsync"
+	case DurabilityFlush:
+		return "flush"
+	case DurabilityNone:
+		return "none"
+	}
+	return fmt.Sprintf("Durability(%d)", int32(d))
+}
+
+// RecoveryMode says what Open does when replay finds damage.
+type RecoveryMode int32
+
+const (
+	// RecoveryStrict (the default): a torn tail is saved to a side file and
+	// cut; damage followed by valid records fails Open with ErrCorruption.
+	RecoveryStrict RecoveryMode = C.WAL_RECOVERY_STRICT
+	// RecoverySalvage: like RecoveryStrict, but a damaged record whose header
+	// is intact does not fail Open; its id reads back as ErrCorruption.
+	RecoverySalvage RecoveryMode = C.WAL_RECOVERY_SALVAGE
+	// RecoveryAbsolute: nothing is ever cut; a torn tail fails Open with
+	// ErrCorruption too.
+	RecoveryAbsolute RecoveryMode = C.WAL_RECOVERY_ABSOLUTE
+)
+
+// String returns "strict", "salvage", "absolute", or "RecoveryMode(n)".
+func (m RecoveryMode) String() string {
+	switch m {
+	case RecoveryStrict:
+		return "strict"
+	case RecoverySalvage:
+		return "salvage"
+	case RecoveryAbsolute:
+		return "absolute"
+	}
+	return fmt.Sprintf("RecoveryMode(%d)", int32(m))
+}
+
+// SnapshotThresholdNever, as Options.SnapshotThreshold, makes
+// ShouldSnapshot always false.
+const SnapshotThresholdNever int64 = -1
+
+// Options are the open options. The zero value (and a nil *Options) means
+// the library's defaults: DurabilityFsync, RecoveryStrict, a 64 MiB largest
+// payload, read-write, a 64 MiB snapshot threshold, a 256 KiB write buffer.
+type Options struct {
+	Durability   Durability
+	RecoveryMode RecoveryMode
+	// MaxPayload is the largest payload a write accepts, from 1 byte to
+	// 4 GiB - 1; 0 means the default (64 MiB).
+	MaxPayload int
+	// ReadOnly opens with a shared lock, writes nothing and makes every
+	// write return ErrInvalidArgument. The store must exist.
+	ReadOnly bool
+	// SnapshotThreshold is how far the log may grow after the newest
+	// snapshot before ShouldSnapshot reports true; 0 means the default
+	// (64 MiB) and a negative value (SnapshotThresholdNever) means never.
+	SnapshotThreshold int64
+	// NoAutoSnapshot turns automatic snapshots off: crossing
+	// SnapshotThreshold then only makes ShouldSnapshot true, and the caller
+	// schedules Snapshot itself. By default a snapshot starts in the
+	// background.
+	NoAutoSnapshot bool
+	// WriteBuffer is the size of the buffer DurabilityNone uses, from 1 byte
+	// to 1 GiB; 0 means the default (256 KiB).
+	WriteBuffer int
+}
+
+// TornTail describes the torn tail an open found.
+type TornTail struct {
+	Offset uint64 // where it began; the log now ends there
+	Bytes  uint64 // its length
+	// SavedTo is the side file a writable open saved the tail to before
+	// cutting it; "" for a read-only open, which cuts nothing.
+	SavedTo string
+}
+
+// OpenReport says what recovery did when the store was opened.
+type OpenReport struct {
+	// RecordsReplayed counts the store and delete records replayed
+	// (damaged records a RecoverySalvage open marked included).
+	RecordsReplayed uint64
+	// DamagedRecords counts the records a RecoverySalvage open passed over;
+	// their ids read back as ErrCorruption.
+	DamagedRecords uint64
+	// Reinitialised is true when the log never got its complete header
+	// (a crash while it was created) and was started afresh.
+	Reinitialised bool
+	// TornTail is nil when the open found no torn tail.
+	TornTail *TornTail
+	// SnapshotUsed is true when the open loaded a snapshot and replayed
+	// only the log after SnapshotPosition.
+	SnapshotUsed     bool
+	SnapshotPosition uint64
+}
+
+// Entry is one entry of a batch for StoreBatch.
+type Entry struct {
+	ID   uint64
+	Data []byte
+}
+
+// Store is an open store. Its methods are safe for concurrent use.
+type Store struct {
+	mu     sync.RWMutex // held shared by every call, exclusively by Close
+	h      *C.wal_t     // nil once closed
+	report OpenReport
+}
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("walstore: store is closed")
+
+// Version returns the library's version, "MAJOR.MINOR.PATCH", and its parts.
+// Compare them with HeaderVersionMajor and friends.
+func Version() (version string, major, minor, patch int) {
+	var ma, mi, pa C.int
+	v := C.GoString(C.wal_version(&ma, &mi, &pa))
+	return v, int(ma), int(mi), int(pa)
+}
+
+// StatusText is the library's fixed description of a status code
+// (wal_status_str); "unknown status" for a code it does not know.
+func StatusText(status int) string {
+	if status < -1<<31 || status > 1<<31-1 {
+		return C.GoString(C.wal_status_str(C.int32_t(-1)))
+	}
+	return C.GoString(C.wal_status_str(C.int32_t(status)))
+}
+
+// newError builds the *Error for a failed shim call and frees its message.
+func newError(op string, status C.wal_status, msg *C.char) error {
+	e := &Error{Status: int(status), Op: op}
+	if msg != nil {
+		e.Message = C.GoString(msg)
+		C.free(unsafe.Pointer(msg))
+	}
+	return e
+}
+
+func invalid(op, msg string) error {
+	return &Error{Status: StatusInvalidArgument, Op: op, Message: msg}
+}
+
+// Open opens the store in directory dir, creating it unless opts.ReadOnly.
+// A nil opts means the defaults. Only one writable open of a directory may
+// exist at a time, in this process or any other; a conflicting open gets
+// ErrLocked.
+func Open(dir string, opts *Options) (*Store, error) {
+	const op = "Open"
+	if dir == "" {
+		return nil, invalid(op, "empty directory name")
+	}
+	for i := 0; i < len(dir); i++ {
+		if dir[i] == 0 {
+			return nil, invalid(op, "directory name contains a NUL byte")
+		}
+	}
+	// copts holds no Go pointers, so C may read it in place.
+	var (
+		o     C.wgo_options
+		copts *C.wgo_options
+	)
+	if opts != nil {
+		copts = &o
+		copts.durability = C.int32_t(opts.Durability)
+		copts.recovery = C.int32_t(opts.RecoveryMode)
+		switch {
+		case opts.MaxPayload < 0:
+			return nil, invalid(op, fmt.Sprintf("MaxPayload %d is negative", opts.MaxPayload))
+		case opts.MaxPayload > 0:
+			copts.set_max_payload = true
+			copts.max_payload = C.size_t(opts.MaxPayload)
+		}
+		copts.read_only = C.bool(opts.ReadOnly)
+		copts.no_auto_snapshot = C.bool(opts.NoAutoSnapshot)
+		switch {
+		case opts.SnapshotThreshold < 0:
+			copts.set_snapshot_threshold = true
+			copts.snapshot_threshold = 0
+		case opts.SnapshotThreshold > 0:
+			copts.set_snapshot_threshold = true
+			copts.snapshot_threshold = C.uint64_t(opts.SnapshotThreshold)
+		}
+		switch {
+		case opts.WriteBuffer < 0:
+			return nil, invalid(op, fmt.Sprintf("WriteBuffer %d is negative", opts.WriteBuffer))
+		case opts.WriteBuffer > 0:
+			copts.set_write_buffer = true
+			copts.write_buffer = C.size_t(opts.WriteBuffer)
+		}
+	}
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+
+	var (
+		h   *C.wal_t
+		r   C.wgo_report
+		msg *C.char
+	)
+	if st := C.wgo_open(cdir, copts, &h, &r, &msg); st != C.WAL_OK {
+		return nil, newError(op, st, msg)
+	}
+	s := &Store{h: h}
+	s.report = OpenReport{
+		RecordsReplayed:  uint64(r.records_replayed),
+		DamagedRecords:   uint64(r.damaged_records),
+		Reinitialised:    bool(r.reinitialised),
+		SnapshotUsed:     bool(r.snapshot_used),
+		SnapshotPosition: uint64(r.snapshot_position),
+	}
+	if r.torn_tail {
+		t := &TornTail{Offset: uint64(r.torn_offset), Bytes: uint64(r.torn_bytes)}
+		if r.torn_path != nil {
+			t.SavedTo = C.GoString(r.torn_path)
+			C.free(unsafe.Pointer(r.torn_path))
+		}
+		s.report.TornTail = t
+	}
+	return s, nil
+}
+
+// acquire returns the handle with s.mu held shared, or ErrClosed. The
+// caller releases s.mu with RUnlock when it got a handle.
+func (s *Store) acquire() (*C.wal_t, error) {
+	if s == nil {
+		return nil, ErrClosed
+	}
+	s.mu.RLock()
+	if s.h == nil {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.h, nil
+}
+
+// Close syncs the store, releases its lock and frees the handle. The handle
+// is freed even when the final sync fails; that failure is returned. Close
+// waits for calls in flight on other goroutines. Calling it again returns
+// nil; every other method then returns ErrClosed.
+func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.h == nil {
+		return nil
+	}
+	h := s.h
+	s.h = nil
+	var msg *C.char
+	if st := C.wgo_close(h, &msg); st != C.WAL_OK {
+		return newError("Close", st, msg)
+	}
+	return nil
+}
+
+// dataPtr is the C view of a byte slice: NULL for an empty one. Passing it
+// to C is allowed because a []byte holds no Go pointers, and walstore copies
+// the bytes before it returns.
+func dataPtr(b []byte) *C.uint8_t {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.uint8_t)(unsafe.Pointer(&b[0]))
+}
+
+// Store stores data under id, replacing any earlier payload. An empty (or
+// nil) data is a valid zero-length payload. It returns once the write is as
+// durable as Options.Durability says. A payload over Options.MaxPayload or a
+// read-only store gives ErrInvalidArgument.
+func (s *Store) Store(id uint64, data []byte) error {
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	if st := C.wgo_store(h, C.uint64_t(id), dataPtr(data), C.size_t(len(data)), &msg); st != C.WAL_OK {
+		return newError("Store", st, msg)
+	}
+	return nil
+}
+
+// StoreBatch stores all entries with one write and one flush or fsync:
+// after a crash either every entry is there or none is. When an id appears
+// twice the later entry wins. An empty batch does nothing (on a writable
+// store). One invalid entry rejects the whole batch before anything is
+// written.
+func (s *Store) StoreBatch(entries []Entry) error {
+	const op = "StoreBatch"
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	if len(entries) == 0 {
+		if st := C.wgo_store_batch(h, nil, 0, &msg); st != C.WAL_OK {
+			return newError(op, st, msg)
+		}
+		return nil
+	}
+	// Go 1.19 cannot pin memory, and the wal_entry array would hold pointers
+	// to the payloads: build it, and the payloads, in C memory.
+	total := 0
+	for _, e := range entries {
+		total += len(e.Data)
+	}
+	n := len(entries)
+	arr := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.wal_entry{})))
+	if arr == nil {
+		return &Error{Status: StatusPanic, Op: op, Message: "out of memory for the batch"}
+	}
+	defer C.free(arr)
+	var buf unsafe.Pointer
+	if total > 0 {
+		buf = C.malloc(C.size_t(total))
+		if buf == nil {
+			return &Error{Status: StatusPanic, Op: op, Message: "out of memory for the batch"}
+		}
+		defer C.free(buf)
+	}
+	centries := unsafe.Slice((*C.wal_entry)(arr), n)
+	var cdata []byte
+	if total > 0 {
+		cdata = unsafe.Slice((*byte)(buf), total)
+	}
+	off := 0
+	for i, e := range entries {
+		centries[i].id = C.uint64_t(e.ID)
+		centries[i].len = C.size_t(len(e.Data))
+		centries[i].data = nil
+		if len(e.Data) > 0 {
+			copy(cdata[off:], e.Data)
+			centries[i].data = (*C.uint8_t)(unsafe.Pointer(&cdata[off]))
+			off += len(e.Data)
+		}
+	}
+	if st := C.wgo_store_batch(h, (*C.wal_entry)(arr), C.size_t(n), &msg); st != C.WAL_OK {
+		return newError(op, st, msg)
+	}
+	return nil
+}
+
+// Retrieve returns a copy of the payload of id (a non-nil, empty slice for a
+// zero-length payload). Every read checks the record's CRCs: a damaged record
+// gives ErrCorruption, never unverified bytes; a missing id gives
+// ErrNotFound.
+func (s *Store) Retrieve(id uint64) ([]byte, error) {
+	h, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	var (
+		p   *C.uint8_t
+		n   C.size_t
+		msg *C.char
+	)
+	if st := C.wgo_retrieve_alloc(h, C.uint64_t(id), &p, &n, &msg); st != C.WAL_OK {
+		return nil, newError("Retrieve", st, msg)
+	}
+	// Not C.GoBytes: its length is a C int, and payloads reach 4 GiB - 1.
+	out := make([]byte, int(n))
+	if n > 0 {
+		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	}
+	C.wal_buf_free(p)
+	return out, nil
+}
+
+// RetrieveInto copies the payload of id into buf and returns its length.
+// When buf is too small it returns ErrBufferTooSmall and the length needed,
+// so RetrieveInto(id, nil) is a size query. After ErrCorruption or ErrIO the
+// first bytes of buf (as many as the payload is long) hold zeros.
+func (s *Store) RetrieveInto(id uint64, buf []byte) (int, error) {
+	h, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	var (
+		n   C.size_t
+		msg *C.char
+	)
+	st := C.wgo_retrieve(h, C.uint64_t(id), dataPtr(buf), C.size_t(len(buf)), &n, &msg)
+	switch st {
+	case C.WAL_OK:
+		return int(n), nil
+	case C.WAL_BUFFER_TOO_SMALL:
+		return int(n), newError("RetrieveInto", st, msg)
+	default:
+		return 0, newError("RetrieveInto", st, msg)
+	}
+}
+
+// Delete deletes id by writing a tombstone. An id that is not in the store
+// gives ErrNotFound and writes nothing.
+func (s *Store) Delete(id uint64) error {
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	if st := C.wgo_delete(h, C.uint64_t(id), &msg); st != C.WAL_OK {
+		return newError("Delete", st, msg)
+	}
+	return nil
+}
+
+// Sync makes every write acknowledged so far survive power loss, whatever
+// the durability level. A failed fsync poisons the store: later writes get
+// ErrPoisoned until it is closed and reopened. On a read-only store it does
+// nothing.
+func (s *Store) Sync() error {
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	if st := C.wgo_sync(h, &msg); st != C.WAL_OK {
+		return newError("Sync", st, msg)
+	}
+	return nil
+}
+
+// Snapshot writes a snapshot of the index, so that the next open loads it
+// and replays only the log written after it. A read-only store gives
+// ErrInvalidArgument.
+func (s *Store) Snapshot() error {
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	if st := C.wgo_snapshot(h, &msg); st != C.WAL_OK {
+		return newError("Snapshot", st, msg)
+	}
+	return nil
+}
+
+// ShouldSnapshot reports whether the log has grown by at least
+// Options.SnapshotThreshold since the newest snapshot (or the start of the
+// log). It is cheap enough to call after every write. False after Close.
+func (s *Store) ShouldSnapshot() bool {
+	h, err := s.acquire()
+	if err != nil {
+		return false
+	}
+	defer s.mu.RUnlock()
+	return bool(C.wal_should_snapshot(h))
+}
+
+// LogPosition returns the offset in the log where the next record goes.
+func (s *Store) LogPosition() (uint64, error) {
+	h, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	var (
+		pos C.uint64_t
+		msg *C.char
+	)
+	if st := C.wgo_log_position(h, &pos, &msg); st != C.WAL_OK {
+		return 0, newError("LogPosition", st, msg)
+	}
+	return uint64(pos), nil
+}
+
+// SnapshotPosition returns the log position the newest snapshot covers (64,
+// the first record's offset, when there is none).
+func (s *Store) SnapshotPosition() (uint64, error) {
+	h, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	var (
+		pos C.uint64_t
+		msg *C.char
+	)
+	if st := C.wgo_snapshot_position(h, &pos, &msg); st != C.WAL_OK {
+		return 0, newError("SnapshotPosition", st, msg)
+	}
+	return uint64(pos), nil
+}
+
+// OpenReport returns what recovery did when the store was opened. It was
+// read at Open, so it stays available after Close.
+func (s *Store) OpenReport() OpenReport {
+	if s == nil {
+		return OpenReport{}
+	}
+	r := s.report
+	if r.TornTail != nil {
+		t := *r.TornTail
+		r.TornTail = &t
+	}
+	return r
+}
