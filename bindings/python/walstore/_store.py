@@ -1,0 +1,591 @@
+"""walstore.Store: an open store, wrapping a ``wal_t *``."""
+
+import ctypes
+import enum
+import operator
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Tuple, Union
+
+from ._errors import (
+    BufferTooSmallError,
+    ClosedError,
+    InvalidArgumentError,
+    PanicError,
+    Status,
+    check,
+    error_for_status,
+    last_error,
+)
+from ._lib import has, lib, wal_entry
+
+_U64_MAX = 2**64 - 1
+_SIZE_MAX = 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+class Durability(enum.IntEnum):
+    """``wal_durability``: when a write call returns."""
+
+    FSYNC = 0  #: the default: after fdatasync; survives power loss
+    FLUSH = 1  #: once write() handed it to the OS; survives a process crash
+    NONE = 2  #: once in the in-process buffer (flushed when full, on sync, on close)
+
+
+class Recovery(enum.IntEnum):
+    """``wal_recovery_mode``: what opening does when replay finds damage."""
+
+    STRICT = 0  #: the default: cut a torn tail (saved to a side file); fail on other damage
+    SALVAGE = 1  #: like STRICT, but a damaged record with an intact header reads back as CorruptionError
+    ABSOLUTE = 2  #: never cut anything: a torn tail fails the open too
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """The torn tail an open found at the end of the log."""
+
+    offset: int  #: where it began (a writable open cut the log there)
+    bytes: int  #: its length
+    path: Optional[str]  #: the side file holding the cut bytes; None for a read-only open (nothing was cut)
+
+
+@dataclass(frozen=True)
+class OpenReport:
+    """What recovery did when the store was opened."""
+
+    records_replayed: int  #: store and delete records replayed (damaged ones SALVAGE marked included)
+    damaged_records: int  #: damaged records a SALVAGE open passed over
+    torn_tail: Optional[TornTail]  #: None when there was no torn tail
+    snapshot_used: Optional[int]  #: the log position of the snapshot loaded; None for a full replay
+    reinitialised: bool  #: the log had no complete header (a crash while creating it) and was started afresh
+    duration_us: int = field(default=0, compare=False)  #: how long the open took, in microseconds
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Sizes of the store (``Store.stats()``)."""
+
+    live_ids: int  #: live ids, damaged ones included
+    live_bytes: int  #: the sum of the live ids' payload lengths
+    log_bytes: int  #: the log's length (the log position)
+    dead_bytes: int  #: record bytes (headers included) no longer serving a live id
+    dead_ratio: float  #: dead bytes over all record bytes, in [0, 1] (0 for an empty log)
+    auto_snapshots: Optional[int] = None  #: automatic snapshots completed since the open (None: the library has no automatic snapshots)
+    auto_snapshot_failures: Optional[int] = None  #: automatic snapshots that failed since the open (None: as above)
+
+
+def _invalid(message):
+    return InvalidArgumentError(message, Status.INVALID_ARGUMENT)
+
+
+def _int_in(name, value, lo, hi):
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
+    value = operator.index(value)  # TypeError for non-integers
+    if not lo <= value <= hi:
+        raise _invalid(f"{name} {value} is out of range {lo}..{hi}")
+    return value
+
+
+def _u64(name, value):
+    return _int_in(name, value, 0, _U64_MAX)
+
+
+def _enum(name, value, cls):
+    if isinstance(value, str):
+        try:
+            return cls[value.upper()]
+        except KeyError:
+            names = ", ".join(m.name.lower() for m in cls)
+            raise _invalid(f"unknown {name} {value!r} (expected one of {names})") from None
+    # Other integers go to the library, which rejects unknown values.
+    return _int_in(name, value, _I32_MIN, _I32_MAX)
+
+
+def _payload(data):
+    """The payload as bytes: a bytes object as is, any other bytes-like
+    object (bytearray, memoryview, array.array, ...) copied once."""
+    if type(data) is bytes:
+        return data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(
+            f"a payload must be a bytes-like object, not {type(data).__name__}"
+        ) from None
+    with view:
+        return view.tobytes()
+
+
+class Store:
+    """An open walstore store in directory ``path``.
+
+    Options left as None keep the library's defaults (FSYNC durability,
+    STRICT recovery, 64 MiB max_payload, 64 MiB snapshot_threshold, 256 KiB
+    write_buffer). ``durability`` and ``recovery`` take a ``Durability`` /
+    ``Recovery`` member, its int value or its name ("fsync", "salvage"...).
+    ``auto_snapshot`` (library default: on) makes the write that crosses
+    ``snapshot_threshold`` start a snapshot in the background; off, the
+    caller checks ``should_snapshot()`` and calls ``snapshot()`` itself.
+
+    A Store may be used from many threads at once. It is a context manager
+    that closes it on exit. ``close()`` is idempotent; any other call after
+    it raises ``ClosedError``. ``close()`` waits for calls in progress on
+    other threads to return.
+
+    Failures raise a subclass of ``walstore.Error`` for the library's status
+    with the library's message (``wal_last_error``). Bad values caught here
+    before reaching the library (an id outside 0..2**64-1, a negative size,
+    an unknown durability name, a path with a NUL byte) raise
+    ``InvalidArgumentError`` too; arguments of the wrong type raise
+    ``TypeError``.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, bytes, "os.PathLike"],
+        *,
+        durability: Union[Durability, int, str, None] = None,
+        recovery: Union[Recovery, int, str, None] = None,
+        max_payload: Optional[int] = None,
+        read_only: bool = False,
+        snapshot_threshold: Optional[int] = None,
+        write_buffer: Optional[int] = None,
+        auto_snapshot: Optional[bool] = None,
+    ):
+        self._h = None  # first, so that __del__ works whatever fails below
+        self._cond = threading.Condition(threading.Lock())
+        self._busy = 0
+        self._close_lock = threading.Lock()
+        self._cursors = weakref.WeakSet()
+        bpath = os.fsencode(path)
+        if b"\0" in bpath:
+            raise _invalid(f"path {path!r} contains a NUL byte")
+        self.path = os.fsdecode(bpath)
+        self.read_only = bool(read_only)
+
+        setters = []
+        if durability is not None:
+            setters.append((lib.wal_options_set_durability, _enum("durability", durability, Durability)))
+        if recovery is not None:
+            setters.append((lib.wal_options_set_recovery_mode, _enum("recovery", recovery, Recovery)))
+        if max_payload is not None:
+            setters.append((lib.wal_options_set_max_payload, _int_in("max_payload", max_payload, 0, _SIZE_MAX)))
+        if read_only:
+            setters.append((lib.wal_options_set_read_only, True))
+        if snapshot_threshold is not None:
+            setters.append(
+                (lib.wal_options_set_snapshot_threshold, _u64("snapshot_threshold", snapshot_threshold))
+            )
+        if write_buffer is not None:
+            setters.append((lib.wal_options_set_write_buffer, _int_in("write_buffer", write_buffer, 0, _SIZE_MAX)))
+        if auto_snapshot is not None:
+            if has("wal_options_set_auto_snapshot"):
+                setters.append((lib.wal_options_set_auto_snapshot, bool(auto_snapshot)))
+            elif auto_snapshot:
+                raise NotImplementedError(
+                    "auto_snapshot=True: the loaded libwalstore has no automatic snapshots "
+                    "(no wal_options_set_auto_snapshot)"
+                )
+            # auto_snapshot=False with such a library: it never snapshots by itself
+
+        opts = lib.wal_options_new()
+        if not opts:
+            raise PanicError(last_error(), Status.PANIC)
+        handle = ctypes.c_void_p()
+        try:
+            for setter, value in setters:
+                check(setter(opts, value))
+            check(lib.wal_open(bpath, opts, ctypes.byref(handle)))
+        finally:
+            lib.wal_options_free(opts)
+        try:
+            self._report = _read_report(handle.value)
+        except BaseException:
+            lib.wal_close(handle.value)
+            raise
+        self._h = handle.value
+
+    # -- lifetime ---------------------------------------------------------
+
+    def _enter(self):
+        with self._cond:
+            if self._h is None:
+                raise ClosedError(f"walstore store {self.path!r} is closed")
+            self._busy += 1
+            return self._h
+
+    def _leave(self):
+        with self._cond:
+            self._busy -= 1
+            if self._busy == 0:
+                self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+        return self._h is None
+
+    def close(self) -> None:
+        """Syncs, releases the lock and frees the handle (wal_close).
+
+        Idempotent. Waits for calls in progress on other threads. The store
+        is closed even when the final sync fails; that failure is raised.
+        """
+        with self._close_lock:
+            with self._cond:
+                h = self._h
+                if h is None:
+                    return
+                self._h = None  # new calls now raise ClosedError
+                while self._busy:
+                    self._cond.wait()
+                cursors = list(self._cursors)
+            for cursor in cursors:  # wal_iter_free must come before wal_close
+                cursor._free()
+            check(lib.wal_close(h))
+
+    def __enter__(self):
+        if self._h is None:
+            raise ClosedError(f"walstore store {self.path!r} is closed")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is None:
+            return
+        self._h = None
+        try:
+            warnings.warn(f"unclosed walstore store {self.path!r}", ResourceWarning, source=self)
+        except Exception:
+            pass
+        try:
+            lib.wal_close(h)
+        except Exception:  # the interpreter may be shutting down
+            pass
+
+    def __repr__(self):
+        state = "closed" if self._h is None else "open"
+        ro = ", read-only" if self.read_only else ""
+        return f"<walstore.Store {self.path!r} ({state}{ro})>"
+
+    # -- writes -------------------------------------------------------------
+
+    def store(self, id: int, data: BytesLike) -> None:
+        """Stores ``data`` (any bytes-like object; b"" is valid) under ``id``,
+        replacing any earlier payload. Returns once the write is as durable
+        as the store's durability level says."""
+        id = _u64("id", id)
+        data = _payload(data)
+        h = self._enter()
+        try:
+            check(lib.wal_store(h, id, data, len(data)))
+        finally:
+            self._leave()
+
+    def store_batch(self, entries: Union[Iterable[Tuple[int, BytesLike]], Mapping]) -> None:
+        """Stores (id, bytes-like) pairs (or a mapping's items) with one write
+        and one flush or fsync: after a crash either all are there or none.
+        A later entry for the same id wins. An invalid entry rejects the
+        whole batch before anything is written. An empty batch does nothing
+        (InvalidArgumentError on a read-only store)."""
+        if isinstance(entries, Mapping):
+            entries = entries.items()
+        items = []
+        for entry in entries:
+            try:
+                id, data = entry
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"store_batch takes (id, bytes-like) pairs, not {entry!r:.60}"
+                ) from None
+            items.append((_u64("id", id), _payload(data)))
+        array = (wal_entry * len(items))() if items else None
+        for i, (id, data) in enumerate(items):
+            array[i].id = id
+            array[i].data = data  # a pointer into the bytes object, kept alive by items
+            array[i].len = len(data)
+        h = self._enter()
+        try:
+            check(lib.wal_store_batch(h, array, len(items)))
+        finally:
+            self._leave()
+
+    def delete(self, id: int) -> None:
+        """Deletes ``id`` (writes a tombstone). NotFoundError if absent."""
+        id = _u64("id", id)
+        h = self._enter()
+        try:
+            check(lib.wal_delete(h, id))
+        finally:
+            self._leave()
+
+    def sync(self) -> None:
+        """Makes every write acknowledged so far survive power loss, whatever
+        the durability level. Does nothing on a read-only store."""
+        h = self._enter()
+        try:
+            check(lib.wal_sync(h))
+        finally:
+            self._leave()
+
+    def snapshot(self) -> None:
+        """Writes a snapshot of the index so the next open replays only the
+        log written after it."""
+        h = self._enter()
+        try:
+            check(lib.wal_snapshot(h))
+        finally:
+            self._leave()
+
+    # -- reads --------------------------------------------------------------
+
+    def retrieve(self, id: int) -> bytes:
+        """The payload of ``id`` as bytes. NotFoundError if absent,
+        CorruptionError if the record fails its CRC check."""
+        id = _u64("id", id)
+        out = ctypes.POINTER(ctypes.c_uint8)()
+        length = ctypes.c_size_t()
+        h = self._enter()
+        try:
+            check(lib.wal_retrieve_alloc(h, id, ctypes.byref(out), ctypes.byref(length)))
+        finally:
+            self._leave()
+        try:
+            address = ctypes.cast(out, ctypes.c_void_p).value
+            return (ctypes.c_char * length.value).from_address(address).raw
+        finally:
+            lib.wal_buf_free(out)
+
+    def retrieve_into(self, id: int, buffer) -> int:
+        """Reads the payload of ``id`` into the start of ``buffer`` (a
+        writable, contiguous bytes-like object) and returns its length.
+        BufferTooSmallError (with ``.needed``, the payload's length) if the
+        buffer is too small; an empty buffer makes this a size query."""
+        id = _u64("id", id)
+        try:
+            view = memoryview(buffer)
+        except TypeError:
+            raise TypeError(
+                f"retrieve_into needs a writable bytes-like object, not {type(buffer).__name__}"
+            ) from None
+        with view:
+            if view.readonly:
+                raise TypeError("retrieve_into needs a writable buffer")
+            if not view.c_contiguous:
+                raise TypeError("retrieve_into needs a contiguous buffer")
+            with view.cast("B") as flat:
+                cap = flat.nbytes
+                target = (ctypes.c_char * cap).from_buffer(flat) if cap else None
+                length = ctypes.c_size_t()
+                try:
+                    h = self._enter()
+                    try:
+                        status = lib.wal_retrieve(h, id, target, cap, ctypes.byref(length))
+                        if status == Status.BUFFER_TOO_SMALL:
+                            err = BufferTooSmallError(last_error(), status)
+                            err.needed = length.value
+                            raise err
+                        check(status)
+                    finally:
+                        self._leave()
+                finally:
+                    del target  # release the export so the buffer can be resized again
+                return length.value
+
+    def should_snapshot(self) -> bool:
+        """True when the log has grown by at least the snapshot threshold
+        since the newest snapshot (always False with a threshold of 0)."""
+        h = self._enter()
+        try:
+            return bool(lib.wal_should_snapshot(h))
+        finally:
+            self._leave()
+
+    @property
+    def log_position(self) -> int:
+        """The offset where the next record goes."""
+        return self._get_u64(lib.wal_log_position)
+
+    @property
+    def snapshot_position(self) -> int:
+        """The log position the newest snapshot covers (64, the first
+        record's offset, when there is none)."""
+        return self._get_u64(lib.wal_snapshot_position)
+
+    def _get_u64(self, fn):
+        out = ctypes.c_uint64()
+        h = self._enter()
+        try:
+            check(fn(h, ctypes.byref(out)))
+        finally:
+            self._leave()
+        return out.value
+
+    def stats(self) -> Stats:
+        """Sizes of the store now (each read separately: under concurrent
+        writes they need not add up exactly)."""
+        ratio = ctypes.c_double()
+        h = self._enter()
+        try:
+            values = []
+            for fn in (lib.wal_stat_live_ids, lib.wal_stat_live_bytes, lib.wal_stat_log_bytes, lib.wal_stat_dead_bytes):
+                out = ctypes.c_uint64()
+                check(fn(h, ctypes.byref(out)))
+                values.append(out.value)
+            check(lib.wal_stat_dead_ratio(h, ctypes.byref(ratio)))
+            values.append(ratio.value)
+            for name in ("wal_stat_auto_snapshots", "wal_stat_auto_snapshot_failures"):
+                if has(name):
+                    out = ctypes.c_uint64()
+                    check(getattr(lib, name)(h, ctypes.byref(out)))
+                    values.append(out.value)
+                else:
+                    values.append(None)
+        finally:
+            self._leave()
+        return Stats(*values)
+
+    def items(self) -> "Cursor":
+        """A cursor over the live (id, payload) pairs as they are now, in id
+        order: later writes do not show, and entries deleted or overwritten
+        later still read as they were. See ``Cursor``."""
+        return Cursor(self)
+
+    @property
+    def open_report(self) -> OpenReport:
+        """What recovery did at open. Read once at open, so it stays
+        available after close()."""
+        return self._report
+
+
+def _read_report(h):
+    u64 = ctypes.c_uint64()
+    check(lib.wal_open_records_replayed(h, ctypes.byref(u64)))
+    replayed = u64.value
+    check(lib.wal_open_damaged_records(h, ctypes.byref(u64)))
+    damaged = u64.value
+    flag = ctypes.c_bool()
+    check(lib.wal_open_reinitialised(h, ctypes.byref(flag)))
+
+    tail = None
+    offset, length = ctypes.c_uint64(), ctypes.c_uint64()
+    status = lib.wal_open_torn_tail(h, ctypes.byref(offset), ctypes.byref(length))
+    if status == Status.OK:
+        side = ctypes.c_char_p()
+        status = lib.wal_open_torn_tail_path(h, ctypes.byref(side))
+        if status == Status.OK:
+            path = os.fsdecode(side.value)
+        elif status == Status.NOT_FOUND:  # a read-only open cuts nothing
+            path = None
+        else:
+            raise error_for_status(status, last_error())
+        tail = TornTail(offset.value, length.value, path)
+    elif status != Status.NOT_FOUND:
+        raise error_for_status(status, last_error())
+
+    snapshot_used = None
+    status = lib.wal_open_snapshot_used(h, ctypes.byref(u64))
+    if status == Status.OK:
+        snapshot_used = u64.value
+    elif status != Status.NOT_FOUND:
+        raise error_for_status(status, last_error())
+
+    check(lib.wal_open_duration_us(h, ctypes.byref(u64)))
+    return OpenReport(replayed, damaged, tail, snapshot_used, bool(flag.value), u64.value)
+
+
+class Cursor:
+    """A point-in-time iterator over a store's live entries, in id order,
+    yielding (id, payload bytes) pairs (``Store.items()``).
+
+    Each payload is CRC-checked as it is read: a damaged one raises
+    ``CorruptionError`` from ``next()``, and the following ``next()`` moves
+    on to the next entry. Closing the cursor (or leaving its ``with`` block,
+    or exhausting it) frees it; closing the store frees its cursors, whose
+    ``next()`` then raises ``ClosedError``. A cursor may be shared between
+    threads (calls are serialised); several cursors may run at once, beside
+    readers and writers.
+    """
+
+    def __init__(self, store):
+        self._it = None
+        self._done = False
+        self._lock = threading.Lock()
+        self._store = store  # keeps the store alive while the cursor is
+        out = ctypes.c_void_p()
+        h = store._enter()
+        try:
+            check(lib.wal_iter_open(h, ctypes.byref(out)))
+            self._it = out.value
+            store._cursors.add(self)
+        finally:
+            store._leave()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Tuple[int, bytes]:
+        with self._lock:
+            if self._done:
+                raise StopIteration
+            if self._it is None:  # freed by Store.close
+                raise ClosedError(f"walstore store {self._store.path!r} is closed")
+            has_entry = ctypes.c_bool()
+            id = ctypes.c_uint64()
+            data = ctypes.c_void_p()
+            length = ctypes.c_size_t()
+            self._store._enter()  # close() waits until this call returns
+            try:
+                check(
+                    lib.wal_iter_next(
+                        self._it, ctypes.byref(has_entry), ctypes.byref(id), ctypes.byref(data), ctypes.byref(length)
+                    )
+                )
+                if not has_entry.value:
+                    self._done = True
+                    self._free_locked()
+                    raise StopIteration
+                # *data is valid until the next call on the cursor: copy now
+                n = length.value
+                return id.value, (ctypes.c_char * n).from_address(data.value).raw if n else b""
+            finally:
+                self._store._leave()
+
+    def close(self) -> None:
+        """Frees the cursor; ``next()`` then raises StopIteration. Idempotent."""
+        with self._lock:
+            self._done = True
+            self._free_locked()
+
+    def _free(self):
+        with self._lock:
+            self._free_locked()
+
+    def _free_locked(self):
+        it, self._it = self._it, None
+        if it is not None:
+            lib.wal_iter_free(it)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self._free()
+        except Exception:  # the interpreter may be shutting down
+            pass
