@@ -1707,6 +1707,99 @@ static void *fsync_worker_main(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Log-order reading: sequence numbers and change cursors                   */
+/* ------------------------------------------------------------------------ */
+
+struct change {
+    int32_t kind;
+    uint64_t seq, id;
+    size_t len;
+};
+
+/* Reads a whole change stream from `from`, into `out` (up to `cap`). */
+static size_t read_changes(wal_t *w, uint64_t from, struct change *out, size_t cap)
+{
+    wal_changes_t *c = NULL;
+    CHECK_STATUS(wal_changes_open(w, from, &c), WAL_OK);
+    size_t n = 0;
+    for (;;) {
+        bool has = false;
+        struct change ch = {0, 0, 0, 0};
+        const uint8_t *data = NULL;
+        CHECK_STATUS(wal_changes_next(c, &has, &ch.kind, &ch.seq, &ch.id, &data, &ch.len), WAL_OK);
+        if (!has) {
+            break;
+        }
+        CHECK(data != NULL && n < cap);
+        out[n++] = ch;
+    }
+    wal_changes_free(c);
+    return n;
+}
+
+static void test_changes(void)
+{
+    section("log order: sequence numbers, change cursors");
+    const char *dir = new_dir();
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    uint64_t seq = 0;
+    CHECK_STATUS(wal_store_seq(w, 7, (const uint8_t *)"seven", 5, &seq), WAL_OK);
+    CHECK(seq == 1);
+    wal_entry batch[] = {{1, (const uint8_t *)"a", 1}, {2, NULL, 0}};
+    CHECK_STATUS(wal_store_batch_seq(w, batch, 2, &seq), WAL_OK);
+    CHECK(seq == 5); /* begin 2, entries 3 and 4, commit 5 */
+    CHECK_STATUS(wal_store_batch_seq(w, batch, 0, &seq), WAL_OK);
+    CHECK(seq == 0);
+    CHECK_STATUS(wal_delete_seq(w, 7, &seq), WAL_OK);
+    CHECK(seq == 6);
+    CHECK_STATUS(wal_delete_seq(w, 7, &seq), WAL_NOT_FOUND);
+    CHECK_STATUS(wal_store_seq(w, 8, (const uint8_t *)"x", 1, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_store_seq");
+    CHECK_STATUS(wal_store_batch_seq(w, batch, 2, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_delete_seq(w, 1, NULL), WAL_INVALID_ARGUMENT);
+    EXPECT_PAYLOAD(w, 1, (const uint8_t *)"a", 1); /* nothing was written */
+
+    struct change all[16];
+    size_t n = read_changes(w, 0, all, 16);
+    CHECK(n == 6);
+    const struct change want[] = {
+        {WAL_CHANGE_STORE, 1, 7, 5},        {WAL_CHANGE_BATCH_BEGIN, 2, 2, 0},
+        {WAL_CHANGE_STORE, 3, 1, 1},        {WAL_CHANGE_STORE, 4, 2, 0},
+        {WAL_CHANGE_BATCH_COMMIT, 5, 2, 0}, {WAL_CHANGE_DELETE, 6, 7, 0},
+    };
+    for (size_t i = 0; i < n; i++) {
+        CHECK(all[i].kind == want[i].kind && all[i].seq == want[i].seq);
+        CHECK(all[i].id == want[i].id && all[i].len == want[i].len);
+    }
+    /* Resuming after the batch. */
+    CHECK(read_changes(w, 6, all, 16) == 1 && all[0].seq == 6);
+    CHECK(read_changes(w, 7, all, 16) == 0);
+
+    wal_changes_t *c = NULL;
+    bool has = false;
+    int32_t kind = 0;
+    uint64_t id = 0;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    CHECK_STATUS(wal_changes_open(NULL, 0, &c), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_open(w, 0, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_open(w, 0, &c), WAL_OK);
+    CHECK_STATUS(wal_changes_next(NULL, &has, &kind, &seq, &id, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_next(c, NULL, &kind, &seq, &id, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_next(c, &has, NULL, &seq, &id, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, NULL, &id, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, NULL, &data, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, &id, NULL, &len), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, &id, &data, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, &id, &data, &len), WAL_OK);
+    CHECK(has && kind == WAL_CHANGE_STORE && len == 5 && memcmp(data, "seven", 5) == 0);
+    wal_changes_free(c);
+    wal_changes_free(NULL);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
 static void test_threads(void)
 {
     section("threads: 8 threads share one FLUSH handle; 4 threads share an FSYNC handle (group commit)");
@@ -1824,6 +1917,7 @@ int main(void)
     test_torn_tail();
     test_incompatible();
     test_io_error();
+    test_changes();
     test_threads();
     test_unreachable_statuses();
 

@@ -193,6 +193,43 @@ typedef int32_t wal_recovery_mode;
 #endif // __cplusplus
 
 /*
+ Kinds of record a change cursor returns.
+ */
+enum wal_change_kind
+#ifdef __cplusplus
+  : int32_t
+#endif // __cplusplus
+ {
+  /*
+   A store: `id` and its payload.
+   */
+  WAL_CHANGE_STORE = 1,
+  /*
+   A delete of `id`.
+   */
+  WAL_CHANGE_DELETE = 2,
+  /*
+   The next `id` records (here `id` is the count) form one batch, up
+   to the matching WAL_CHANGE_BATCH_COMMIT.
+   */
+  WAL_CHANGE_BATCH_BEGIN = 3,
+  /*
+   The end of a batch of `id` records.
+   */
+  WAL_CHANGE_BATCH_COMMIT = 4,
+};
+#ifndef __cplusplus
+typedef int32_t wal_change_kind;
+#endif // __cplusplus
+
+/*
+ A cursor over the log's records in the order they were written. Create
+ with `wal_changes_open`, free with `wal_changes_free` (before
+ `wal_close`). One thread at a time.
+ */
+typedef struct wal_changes_t wal_changes_t;
+
+/*
  A cursor over the live entries of a store at the moment
  `wal_iter_open` was called, in id order. Create with `wal_iter_open`,
  free with `wal_iter_free`, which must come before `wal_close` of its
@@ -238,6 +275,88 @@ extern "C" {
  function, since goroutines move between threads.
  */
 const char *wal_last_error(void);
+
+/*
+ `wal_store`, and on WAL_OK sets `*seq` to the sequence number of the
+ record written. Sequence numbers increase across the store's whole life
+ and survive reopening. Returns what `wal_store` returns, and
+ WAL_INVALID_ARGUMENT for NULL `seq` (nothing is written then).
+
+ # Safety
+ As `wal_store`; `seq` is NULL or writable.
+ */
+wal_status wal_store_seq(wal_t *w, uint64_t id, const uint8_t *data, size_t len, uint64_t *seq);
+
+/*
+ `wal_store_batch`, and on WAL_OK sets `*seq` to the sequence number of
+ the batch's last record (its commit record, or the one store record of a
+ batch of one), so a change cursor from `*seq + 1` starts after the batch.
+ An empty batch sets 0. Returns what `wal_store_batch` returns, and
+ WAL_INVALID_ARGUMENT for NULL `seq`.
+
+ # Safety
+ As `wal_store_batch`; `seq` is NULL or writable.
+ */
+wal_status wal_store_batch_seq(wal_t *w, const wal_entry *entries, size_t count, uint64_t *seq);
+
+/*
+ `wal_delete`, and on WAL_OK sets `*seq` to the tombstone's sequence
+ number. Returns what `wal_delete` returns, and WAL_INVALID_ARGUMENT for
+ NULL `seq`.
+
+ # Safety
+ As `wal_delete`; `seq` is NULL or writable.
+ */
+wal_status wal_delete_seq(wal_t *w, uint64_t id, uint64_t *seq);
+
+/*
+ Opens a cursor over the records acknowledged so far, starting at the
+ first whose sequence number is at least `from_seq` (0 or 1 for all).
+ Records written later are not included: open a new cursor from the next
+ sequence number to continue. Finding the start reads the headers of the
+ records before it. On WAL_OK, `*out` holds the cursor, owned by the
+ caller until `wal_changes_free`.
+
+ Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w` or `out`); WAL_CORRUPTION
+ (a damaged header before the start); WAL_IO.
+
+ # Safety
+ `w` is NULL or a live handle that outlives the cursor; `out` is NULL or
+ writable.
+ */
+wal_status wal_changes_open(wal_t *w, uint64_t from_seq, wal_changes_t **out);
+
+/*
+ Moves to the next record. On WAL_OK, `*has_change` says whether there
+ was one; if so, `*kind` is a `WAL_CHANGE_*` value, `*seq` its sequence
+ number, `*id` the id (for batch records: the batch's entry count), and
+ `*data`/`*len` the payload of a store (an empty, non-NULL buffer
+ otherwise), valid until the next call on this cursor or
+ `wal_changes_free`. Every record is CRC-checked: a damaged one gives
+ WAL_CORRUPTION and ends the cursor (lengths past it cannot be trusted).
+
+ Returns WAL_OK; WAL_CORRUPTION; WAL_IO; WAL_INVALID_ARGUMENT for a NULL
+ argument.
+
+ # Safety
+ `c` is NULL or a live cursor whose store is still open; the outputs are
+ NULL or writable.
+ */
+wal_status wal_changes_next(wal_changes_t *c,
+                            bool *has_change,
+                            int32_t *kind,
+                            uint64_t *seq,
+                            uint64_t *id,
+                            const uint8_t **data,
+                            size_t *len);
+
+/*
+ Frees a change cursor. NULL is a no-op.
+
+ # Safety
+ `c` is NULL or an unfreed pointer from `wal_changes_open`.
+ */
+void wal_changes_free(wal_changes_t *c);
 
 /*
  Opens (creating if needed, unless read-only) the store in directory

@@ -5,9 +5,10 @@
 //
 // Ownership. walstore::Store, walstore::Options and walstore::Cursor each own
 // one C object (wal_t, wal_options, wal_iter_t) and free it in their
-// destructor. They are move-only; a moved-from object is empty, and any call
-// on an empty object throws walstore::Error with Status::invalid_argument
-// (the C function receives NULL), except close() and is_open().
+// destructor. They are move-only; a moved-from (or default-constructed)
+// object is empty, and a call on an empty object throws walstore::Error with
+// Status::invalid_argument (the C function receives NULL); only is_open(),
+// get(), close() (which does nothing) and should_snapshot() (false) do not.
 //
 // Errors. Every failure is thrown as walstore::Error, which carries the
 // status and the message wal_last_error() gave right after the failing call
@@ -28,6 +29,10 @@
 #ifndef WALSTORE_HPP
 #define WALSTORE_HPP
 
+#if __cplusplus < 201703L
+#error "walstore.hpp needs C++17 (-std=c++17 or later)"
+#endif
+
 #include "walstore.h"
 
 #include <cstddef>
@@ -39,10 +44,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#if __cplusplus < 201703L
-#error "walstore.hpp needs C++17 (-std=c++17 or later)"
-#endif
 
 namespace walstore {
 
@@ -177,6 +178,13 @@ public:
         detail::check("wal_options_set_snapshot_threshold", wal_options_set_snapshot_threshold(opts_, bytes));
         return *this;
     }
+    // Automatic snapshots (on by default): the write that makes
+    // Store::should_snapshot() true starts one in the background.
+    Options &auto_snapshot(bool on)
+    {
+        detail::check("wal_options_set_auto_snapshot", wal_options_set_auto_snapshot(opts_, on));
+        return *this;
+    }
     // The Durability::none buffer, from 1 byte to 1 GiB (default 256 KiB).
     Options &write_buffer(std::size_t bytes)
     {
@@ -218,6 +226,8 @@ struct Stats {
     std::uint64_t log_bytes;
     std::uint64_t dead_bytes;
     double dead_ratio;
+    std::uint64_t auto_snapshots;         // completed since the open
+    std::uint64_t auto_snapshot_failures; // failed since the open
 };
 
 // A point-in-time cursor over a store's live entries, in id order
@@ -441,14 +451,19 @@ public:
 
     Stats stats() const
     {
-        Stats st{0, 0, 0, 0, 0.0};
+        Stats st{0, 0, 0, 0, 0.0, 0, 0};
         detail::check("wal_stat_live_ids", wal_stat_live_ids(w_, &st.live_ids));
         detail::check("wal_stat_live_bytes", wal_stat_live_bytes(w_, &st.live_bytes));
         detail::check("wal_stat_log_bytes", wal_stat_log_bytes(w_, &st.log_bytes));
         detail::check("wal_stat_dead_bytes", wal_stat_dead_bytes(w_, &st.dead_bytes));
         detail::check("wal_stat_dead_ratio", wal_stat_dead_ratio(w_, &st.dead_ratio));
+        detail::check("wal_stat_auto_snapshots", wal_stat_auto_snapshots(w_, &st.auto_snapshots));
+        detail::check("wal_stat_auto_snapshot_failures", wal_stat_auto_snapshot_failures(w_, &st.auto_snapshot_failures));
         return st;
     }
+
+    // How long the open took, in microseconds.
+    std::uint64_t open_duration_us() const { return get_u64("wal_open_duration_us", wal_open_duration_us); }
 
     // A cursor over the live entries as they are now.
     Cursor cursor()

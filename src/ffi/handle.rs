@@ -133,15 +133,24 @@ pub unsafe extern "C" fn wal_store(
     data: *const u8,
     len: usize,
 ) -> wal_status {
+    // SAFETY: wal_store's contract is store_one's.
     guard("wal_store", || {
-        // SAFETY: live handle by contract.
-        let h = unsafe { handle(w) }?;
-        h.store.check_payload(id, len)?;
-        // SAFETY: by contract data holds len bytes; len fits the payload
-        // limit, far below isize::MAX.
-        let data = unsafe { arg_bytes(data, len, "data") }?;
-        h.store.store(id, data)
+        unsafe { store_one(w, id, data, len) }.map(drop)
     })
+}
+
+/// The body of `wal_store` and `wal_store_seq`; returns the sequence number.
+///
+/// # Safety
+/// As `wal_store`.
+pub(crate) unsafe fn store_one(w: *mut wal_t, id: u64, data: *const u8, len: usize) -> Result<u64> {
+    // SAFETY: live handle by contract.
+    let h = unsafe { handle(w) }?;
+    h.store.check_payload(id, len)?;
+    // SAFETY: by contract data holds len bytes; len fits the payload limit,
+    // far below isize::MAX.
+    let data = unsafe { arg_bytes(data, len, "data") }?;
+    h.store.store_seq(id, data)
 }
 
 /// Stores `count` entries with one write and one flush or fsync. After a
@@ -162,30 +171,43 @@ pub unsafe extern "C" fn wal_store_batch(
     entries: *const wal_entry,
     count: usize,
 ) -> wal_status {
+    // SAFETY: wal_store_batch's contract is store_many's.
     guard("wal_store_batch", || {
-        // SAFETY: live handle by contract.
-        let h = unsafe { handle(w) }?;
-        if count == 0 {
-            // Still through the store, so a read-only handle refuses it as it
-            // refuses every write.
-            return h.store.store_batch(&[]);
-        }
-        if entries.is_null() {
-            return Err(Error::InvalidArgument(format!(
-                "entries is NULL but count is {count}"
-            )));
-        }
-        // SAFETY: non-NULL and holding count entries by contract.
-        let entries = unsafe { std::slice::from_raw_parts(entries, count) };
-        let mut batch = Vec::with_capacity(count);
-        for (i, e) in entries.iter().enumerate() {
-            h.store.check_payload(e.id, e.len)?;
-            // SAFETY: by contract; len is within the payload limit.
-            let data = unsafe { arg_bytes(e.data, e.len, &format!("entries[{i}].data")) }?;
-            batch.push((e.id, data));
-        }
-        h.store.store_batch(&batch)
+        unsafe { store_many(w, entries, count) }.map(drop)
     })
+}
+
+/// The body of `wal_store_batch` and `wal_store_batch_seq`.
+///
+/// # Safety
+/// As `wal_store_batch`.
+pub(crate) unsafe fn store_many(
+    w: *mut wal_t,
+    entries: *const wal_entry,
+    count: usize,
+) -> Result<u64> {
+    // SAFETY: live handle by contract.
+    let h = unsafe { handle(w) }?;
+    if count == 0 {
+        // Still through the store, so a read-only handle refuses it as it
+        // refuses every write.
+        return h.store.store_batch_seq(&[]);
+    }
+    if entries.is_null() {
+        return Err(Error::InvalidArgument(format!(
+            "entries is NULL but count is {count}"
+        )));
+    }
+    // SAFETY: non-NULL and holding count entries by contract.
+    let entries = unsafe { std::slice::from_raw_parts(entries, count) };
+    let mut batch = Vec::with_capacity(count);
+    for (i, e) in entries.iter().enumerate() {
+        h.store.check_payload(e.id, e.len)?;
+        // SAFETY: by contract; len is within the payload limit.
+        let data = unsafe { arg_bytes(e.data, e.len, &format!("entries[{i}].data")) }?;
+        batch.push((e.id, data));
+    }
+    h.store.store_batch_seq(&batch)
 }
 
 /// Copies the payload of `id` into `buf` (capacity `cap` bytes) and sets

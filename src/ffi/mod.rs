@@ -4,6 +4,7 @@
 //! `include/walstore.h` is generated from this module by cbindgen.
 
 mod boundary;
+mod changes;
 mod handle;
 mod iter;
 mod options;
@@ -11,6 +12,7 @@ mod stats;
 mod status;
 mod version;
 
+pub use changes::*;
 pub use handle::*;
 pub use iter::*;
 pub use options::*;

@@ -2,6 +2,7 @@
 //! ffi layer is a thin wrapper over it.
 
 mod auto_snapshot;
+mod changes;
 mod iter;
 mod open;
 mod options;
@@ -9,6 +10,7 @@ mod report;
 mod verify;
 
 use auto_snapshot::AutoSnapshots;
+pub use changes::{Change, ChangeCursor, Changes};
 pub use iter::{Cursor, Iter};
 pub use options::{
     Durability, Options, RecoveryMode, DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD,
@@ -84,19 +86,32 @@ impl<V: Vfs> Store<V> {
 
     /// Stores `data` under `id`, replacing any earlier payload.
     pub fn store(&self, id: u64, data: &[u8]) -> Result<()> {
-        self.store_batch(&[(id, data)])
+        self.store_seq(id, data).map(drop)
+    }
+
+    /// `store`, returning the sequence number of the record written.
+    pub fn store_seq(&self, id: u64, data: &[u8]) -> Result<u64> {
+        self.store_batch_seq(&[(id, data)])
     }
 
     /// Stores every entry with one write and one flush or fsync. After a
     /// crash either all of them are there or none. A later entry for the
     /// same id wins. If any entry is invalid, nothing is written.
     pub fn store_batch(&self, entries: &[(u64, &[u8])]) -> Result<()> {
+        self.store_batch_seq(entries).map(drop)
+    }
+
+    /// `store_batch`, returning the sequence number of the batch's last
+    /// record (its commit record, or the one store record of a batch of
+    /// one); a change cursor from the number after it starts after the
+    /// batch. An empty batch writes nothing and returns 0.
+    pub fn store_batch_seq(&self, entries: &[(u64, &[u8])]) -> Result<u64> {
         self.check_writable("store")?;
         for (id, data) in entries {
             self.check_payload(*id, data.len())?;
         }
         if entries.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         self.write("store", |ap, log_id, _| {
             let framed = entries.len() > 1;
@@ -141,6 +156,11 @@ impl<V: Vfs> Store<V> {
     /// Writes a tombstone for `id`. An id that is not in the store gives
     /// `NotFound` and writes nothing.
     pub fn delete(&self, id: u64) -> Result<()> {
+        self.delete_seq(id).map(drop)
+    }
+
+    /// `delete`, returning the sequence number of the tombstone.
+    pub fn delete_seq(&self, id: u64) -> Result<u64> {
         self.write("delete", |ap, log_id, index| {
             if index.get(id).is_none() {
                 return Err(Error::NotFound { id });
@@ -367,7 +387,7 @@ impl<V: Vfs> Store<V> {
         &self,
         what: &str,
         encode: impl FnOnce(&mut Appender, u64, &Index) -> Result<Vec<IndexOp>>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         self.check_writable(what)?;
         let mut ap = self.appender.lock();
         self.poison.check()?;
@@ -376,6 +396,7 @@ impl<V: Vfs> Store<V> {
         let buffered = self.opts.durability() == Durability::None;
         ap.append(&*self.file, &self.log_path, buffered, &self.poison)?;
         let end = ap.end;
+        let seq = ap.next_seq - 1;
         // Under Fsync the changes are queued before `written` moves past
         // them: a sync leader that sees the new `written` must also find
         // them in the queue, or it would mark them durable unpublished.
@@ -398,7 +419,7 @@ impl<V: Vfs> Store<V> {
             }
         }
         self.maybe_auto_snapshot();
-        Ok(())
+        Ok(seq)
     }
 
     fn wait_durable(&self, end: u64) -> Result<()> {

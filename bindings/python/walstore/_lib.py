@@ -127,6 +127,15 @@ _SIGNATURES = {
     "wal_options_set_auto_snapshot": (_c_int, [_p, ctypes.c_bool]),
     "wal_stat_auto_snapshots": (_c_int, [_p, _pu64]),
     "wal_stat_auto_snapshot_failures": (_c_int, [_p, _pu64]),
+    "wal_store_seq": (_c_int, [_p, _u64, ctypes.c_void_p, _size, _pu64]),
+    "wal_store_batch_seq": (_c_int, [_p, ctypes.POINTER(wal_entry), _size, _pu64]),
+    "wal_delete_seq": (_c_int, [_p, _u64, _pu64]),
+    "wal_changes_open": (_c_int, [_p, _u64, ctypes.POINTER(_p)]),
+    "wal_changes_next": (
+        _c_int,
+        [_p, _pbool, ctypes.POINTER(ctypes.c_int32), _pu64, _pu64, ctypes.POINTER(ctypes.c_void_p), _psize],
+    ),
+    "wal_changes_free": (None, [_p]),
     "wal_status_str": (ctypes.c_char_p, [ctypes.c_int32]),
     "wal_version": (ctypes.c_char_p, [_pint, _pint, _pint]),
 }
