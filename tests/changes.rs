@@ -16,11 +16,14 @@ fn opts(d: Durability) -> Options {
     o
 }
 
+/// A batch being received: its entry count and the entries so far.
+type OpenBatch = (u64, Vec<(u64, Vec<u8>)>);
+
 /// Applies changes to `replica`, batches as batches. Returns the last
 /// sequence number applied.
 fn apply(replica: &Store, changes: impl Iterator<Item = walstore::Result<Change>>) -> u64 {
     let mut last = 0;
-    let mut batch: Option<(u64, Vec<(u64, Vec<u8>)>)> = None;
+    let mut batch: Option<OpenBatch> = None;
     for c in changes {
         let c = c.unwrap();
         last = c.seq();
