@@ -183,7 +183,7 @@ enum wal_recovery_mode
   /*
    No record is ever cut: a torn tail fails the open with
    WAL_CORRUPTION too. (A log that never got its complete header, being
-   empty, a prefix of a header or all zeros, holds no record; it is
+   empty, a prefix of a header or at most 64 bytes of zeros, holds no record; it is
    started afresh in every mode.)
    */
   WAL_RECOVERY_ABSOLUTE = 2,
@@ -317,8 +317,12 @@ wal_status wal_delete_seq(wal_t *w, uint64_t id, uint64_t *seq);
  records before it. On WAL_OK, `*out` holds the cursor, owned by the
  caller until `wal_changes_free`.
 
+ Under WAL_DURABILITY_NONE it first hands the write buffer to the OS, as
+ `wal_sync` does (a failure there poisons the handle).
+
  Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w` or `out`); WAL_CORRUPTION
- (a damaged header before the start); WAL_IO.
+ (a damaged header before the start); WAL_IO or WAL_NO_SPACE;
+ WAL_POISONED.
 
  # Safety
  `w` is NULL or a live handle that outlives the cursor; `out` is NULL or
@@ -368,8 +372,9 @@ void wal_changes_free(wal_changes_t *c);
  Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL or empty `dir`, NULL `out`);
  WAL_LOCKED (another handle holds the store); WAL_INCOMPATIBLE (not a
  walstore log, or an unknown format version: left untouched);
- WAL_CORRUPTION (damage followed by valid records, any damage under
- ABSOLUTE, or a newest log generation without a complete header beside an
+ WAL_CORRUPTION (a damaged file header; damage followed by valid records;
+ any damage under ABSOLUTE; a log longer than its header that reads as all
+ zeros; or a newest log generation without a complete header beside an
  older one); WAL_IO or WAL_NO_SPACE (the directory is missing for a
  read-only open, is not a directory, or a system call failed).
 
@@ -440,8 +445,8 @@ wal_status wal_store_batch(wal_t *w, const wal_entry *entries, size_t count);
  Returns WAL_OK; WAL_NOT_FOUND; WAL_BUFFER_TOO_SMALL; WAL_INVALID_ARGUMENT
  (NULL `w` or `out_len`, NULL `buf` with `cap` > 0); WAL_CORRUPTION (the
  record fails its check: the message names the offset and CRCs); WAL_IO.
- After WAL_CORRUPTION or WAL_IO the first bytes of `buf` (as many as the
- payload is long) hold zeros, never unverified bytes.
+ After WAL_CORRUPTION or WAL_IO, `buf` is either untouched or holds zeros
+ where the payload would go: never unverified bytes.
 
  # Safety
  `w` is NULL or a live handle; a non-NULL `buf` has `cap` writable bytes;
@@ -501,12 +506,15 @@ wal_status wal_sync(wal_t *w);
  Writes a snapshot of the index (file `snapshot-<generation>-<position>.snap`),
  so that the next open loads it and replays only the log written after
  it. Before the snapshot names a log position, the log up to there is made
- durable. Writers wait only while the index is copied; readers never wait.
- The previous snapshot is removed once the new one is durable.
+ durable: most of it before writers are held up; writers then wait while
+ the records written meanwhile are synced (one fdatasync) and the index
+ is copied, not while the snapshot is written. Readers never wait. The
+ previous snapshot is removed once the new one is durable.
 
  Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, read-only store); WAL_IO
- or WAL_NO_SPACE (writing the snapshot or syncing the log failed; a failed
- log fdatasync poisons the handle); WAL_POISONED.
+ or WAL_NO_SPACE (syncing the log failed, which poisons the handle;
+ writing the snapshot failed; or removing the previous snapshot failed,
+ after the new one was in place); WAL_POISONED.
 
  # Safety
  `w` is NULL or a live handle.
@@ -658,7 +666,8 @@ void wal_iter_free(wal_iter_t *it);
 
 /*
  A new set of options holding the defaults: FSYNC durability, STRICT
- recovery, 64 MiB largest payload, read-write, 64 MiB snapshot threshold.
+ recovery, 64 MiB largest payload, read-write, 64 MiB snapshot threshold
+ with automatic snapshots on, 256 KiB write buffer (for NONE).
  Free it with `wal_options_free`. Returns NULL only if walstore panicked.
  */
 wal_options *wal_options_new(void);

@@ -106,8 +106,12 @@ pub struct wal_changes_t {
 /// records before it. On WAL_OK, `*out` holds the cursor, owned by the
 /// caller until `wal_changes_free`.
 ///
+/// Under WAL_DURABILITY_NONE it first hands the write buffer to the OS, as
+/// `wal_sync` does (a failure there poisons the handle).
+///
 /// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w` or `out`); WAL_CORRUPTION
-/// (a damaged header before the start); WAL_IO.
+/// (a damaged header before the start); WAL_IO or WAL_NO_SPACE;
+/// WAL_POISONED.
 ///
 /// # Safety
 /// `w` is NULL or a live handle that outlives the cursor; `out` is NULL or

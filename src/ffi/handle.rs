@@ -44,8 +44,9 @@ pub(crate) unsafe fn handle<'a>(w: *const wal_t) -> Result<&'a wal_t> {
 /// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL or empty `dir`, NULL `out`);
 /// WAL_LOCKED (another handle holds the store); WAL_INCOMPATIBLE (not a
 /// walstore log, or an unknown format version: left untouched);
-/// WAL_CORRUPTION (damage followed by valid records, any damage under
-/// ABSOLUTE, or a newest log generation without a complete header beside an
+/// WAL_CORRUPTION (a damaged file header; damage followed by valid records;
+/// any damage under ABSOLUTE; a log longer than its header that reads as all
+/// zeros; or a newest log generation without a complete header beside an
 /// older one); WAL_IO or WAL_NO_SPACE (the directory is missing for a
 /// read-only open, is not a directory, or a system call failed).
 ///
@@ -221,8 +222,8 @@ pub(crate) unsafe fn store_many(
 /// Returns WAL_OK; WAL_NOT_FOUND; WAL_BUFFER_TOO_SMALL; WAL_INVALID_ARGUMENT
 /// (NULL `w` or `out_len`, NULL `buf` with `cap` > 0); WAL_CORRUPTION (the
 /// record fails its check: the message names the offset and CRCs); WAL_IO.
-/// After WAL_CORRUPTION or WAL_IO the first bytes of `buf` (as many as the
-/// payload is long) hold zeros, never unverified bytes.
+/// After WAL_CORRUPTION or WAL_IO, `buf` is either untouched or holds zeros
+/// where the payload would go: never unverified bytes.
 ///
 /// # Safety
 /// `w` is NULL or a live handle; a non-NULL `buf` has `cap` writable bytes;
@@ -363,12 +364,15 @@ pub unsafe extern "C" fn wal_sync(w: *mut wal_t) -> wal_status {
 /// Writes a snapshot of the index (file `snapshot-<generation>-<position>.snap`),
 /// so that the next open loads it and replays only the log written after
 /// it. Before the snapshot names a log position, the log up to there is made
-/// durable. Writers wait only while the index is copied; readers never wait.
-/// The previous snapshot is removed once the new one is durable.
+/// durable: most of it before writers are held up; writers then wait while
+/// the records written meanwhile are synced (one fdatasync) and the index
+/// is copied, not while the snapshot is written. Readers never wait. The
+/// previous snapshot is removed once the new one is durable.
 ///
 /// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, read-only store); WAL_IO
-/// or WAL_NO_SPACE (writing the snapshot or syncing the log failed; a failed
-/// log fdatasync poisons the handle); WAL_POISONED.
+/// or WAL_NO_SPACE (syncing the log failed, which poisons the handle;
+/// writing the snapshot failed; or removing the previous snapshot failed,
+/// after the new one was in place); WAL_POISONED.
 ///
 /// # Safety
 /// `w` is NULL or a live handle.

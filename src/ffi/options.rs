@@ -46,7 +46,7 @@ pub enum wal_recovery_mode {
     WAL_RECOVERY_SALVAGE = 1,
     /// No record is ever cut: a torn tail fails the open with
     /// WAL_CORRUPTION too. (A log that never got its complete header, being
-    /// empty, a prefix of a header or all zeros, holds no record; it is
+    /// empty, a prefix of a header or at most 64 bytes of zeros, holds no record; it is
     /// started afresh in every mode.)
     WAL_RECOVERY_ABSOLUTE = 2,
 }
@@ -66,7 +66,8 @@ fn with_opts(
 }
 
 /// A new set of options holding the defaults: FSYNC durability, STRICT
-/// recovery, 64 MiB largest payload, read-write, 64 MiB snapshot threshold.
+/// recovery, 64 MiB largest payload, read-write, 64 MiB snapshot threshold
+/// with automatic snapshots on, 256 KiB write buffer (for NONE).
 /// Free it with `wal_options_free`. Returns NULL only if walstore panicked.
 #[no_mangle]
 pub extern "C" fn wal_options_new() -> *mut wal_options {

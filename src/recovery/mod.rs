@@ -22,6 +22,6 @@ pub enum RecoveryMode {
     Salvage,
     /// No record is ever cut: a torn tail fails the open too. (A log that
     /// never got its complete header, being empty, a prefix of a header or
-    /// all zeros, holds no record and is started afresh in every mode.)
+    /// at most 64 bytes of zeros, holds no record and is started afresh in every mode.)
     Absolute,
 }

@@ -90,6 +90,16 @@ pub(crate) fn load<V: Vfs>(
     f.read_exact_at(&mut b, 0)
         .map_err(|e| format!("read: {e}"))?;
     let s = Snapshot::decode(&b)?;
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(crate::format::names::parse_snapshot_file_name);
+    if named != Some((s.generation, s.position)) {
+        return Err(format!(
+            "its name does not match its contents (generation {}, position {})",
+            s.generation, s.position
+        ));
+    }
     if s.log_id != log_id || s.generation != generation {
         return Err(format!(
             "it belongs to log {:#018x} generation {}, not this log ({log_id:#018x}, generation \

@@ -59,6 +59,7 @@ impl<V: Vfs> Store<V> {
     pub fn changes_from(&self, from_seq: u64) -> Result<ChangeCursor> {
         let end = {
             let mut ap = self.appender.lock();
+            self.poison.check()?;
             // Buffered (Durability::None) records are acknowledged: they
             // reach the OS so the cursor can read them like the rest.
             ap.flush(&*self.file, &self.log_path, &self.poison)?;

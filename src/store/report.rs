@@ -48,7 +48,7 @@ pub struct OpenReport {
     pub damaged_records: u64,
     pub torn_tail: Option<TornTail>,
     /// The log never got its complete header (empty, a prefix of a header,
-    /// or all zeros: a crash while it was being created) and was initialised
+    /// or at most 64 bytes of zeros: a crash while it was being created) and was initialised
     /// afresh.
     pub reinitialised: bool,
     /// The log position of the snapshot the open loaded (it replayed only
