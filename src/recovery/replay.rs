@@ -149,7 +149,9 @@ impl<F: VfsFile> Replayer<'_, F> {
     }
 
     /// The first offset at or after `from` holding a whole, valid record
-    /// with a sequence number above `min_seq`.
+    /// with a sequence number above `min_seq` that will survive replay: a
+    /// batch begin counts only if its batch commits (an uncommitted batch at
+    /// the end is a torn tail, cut with whatever damage comes before it).
     pub(super) fn next_valid_record(&mut self, from: u64, min_seq: u64) -> Result<Option<u64>> {
         let file_len = self.w.file_len;
         let mut q = from;
@@ -157,13 +159,47 @@ impl<F: VfsFile> Replayer<'_, F> {
             if plausible_header(self.read(q, RECORD_HEADER_LEN)?) {
                 if let Parsed::Good(h) = self.parse_at(q)? {
                     if h.seq > min_seq {
-                        return Ok(Some(q));
+                        if h.ty != RecordType::BatchBegin {
+                            return Ok(Some(q));
+                        }
+                        match self.batch_commits(q, &h)? {
+                            Ok(()) => return Ok(Some(q)),
+                            // Its entries are no evidence either: go on
+                            // after them.
+                            Err(past) => {
+                                q = past;
+                                continue;
+                            }
+                        }
                     }
                 }
             }
             q += 1;
         }
         Ok(None)
+    }
+
+    /// `Ok` if the batch begun at `at` has all its entries (intact headers,
+    /// consecutive sequence numbers) and its commit record; otherwise the
+    /// offset just past its last intact record.
+    fn batch_commits(&mut self, at: u64, begin: &RecordHeader) -> Result<Result<(), u64>> {
+        let mut pos = at + begin.total_len();
+        let last = begin.id.saturating_add(1);
+        for k in 1..=last {
+            let h = match self.parse_at(pos)? {
+                Parsed::Good(h) | Parsed::BadPayload { h, .. } => h,
+                _ => return Ok(Err(pos.max(at + 1))),
+            };
+            if h.seq != begin.seq.saturating_add(k) {
+                return Ok(Err(pos));
+            }
+            if k == last {
+                let commits = h.ty == RecordType::BatchCommit && h.id == begin.id;
+                return Ok(if commits { Ok(()) } else { Err(pos) });
+            }
+            pos += h.total_len();
+        }
+        Ok(Err(pos))
     }
 
     /// The highest sequence number of any intact record header at or after

@@ -107,6 +107,12 @@ pub(crate) fn load<V: Vfs>(
             s.log_id, s.generation
         ));
     }
+    if s.last_seq >= 1 << 62 {
+        return Err(format!(
+            "sequence number {} is one walstore never writes",
+            s.last_seq
+        ));
+    }
     if s.position < log_valid_from || s.position > log_len {
         return Err(format!(
             "its position {} lies outside the log ({log_valid_from}..={log_len})",

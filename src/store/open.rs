@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// No sequence number reaches this; one that does is damage.
+const MAX_SEQ: u64 = 1 << 62;
+
 pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V>> {
     let started = Instant::now();
     let read_only = opts.read_only();
@@ -133,6 +136,18 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                     bytes,
                     saved_to,
                 });
+            }
+            // walstore numbers from 1, one per record: a number near the top
+            // of the range was never written by it, and would overflow.
+            if r.max_seq >= MAX_SEQ {
+                return Err(Error::corruption(
+                    &log_path,
+                    0,
+                    format!(
+                        "a record carries sequence number {}, which walstore never writes",
+                        r.max_seq
+                    ),
+                ));
             }
             (r.valid_end, r.max_seq + 1, h.log_id)
         }
