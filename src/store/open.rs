@@ -112,6 +112,18 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 opts.recovery(),
                 |op| apply(&index, op),
             )?;
+            // walstore numbers from 1, one per record: a number near the top
+            // of the range was never written by it, and would overflow.
+            if r.max_seq >= MAX_SEQ {
+                return Err(Error::corruption(
+                    &log_path,
+                    0,
+                    format!(
+                        "a record carries sequence number {}, which walstore never writes",
+                        r.max_seq
+                    ),
+                ));
+            }
             report.records_replayed = r.records;
             report.damaged_records = r.damaged;
             if r.torn_tail {
@@ -136,18 +148,6 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                     bytes,
                     saved_to,
                 });
-            }
-            // walstore numbers from 1, one per record: a number near the top
-            // of the range was never written by it, and would overflow.
-            if r.max_seq >= MAX_SEQ {
-                return Err(Error::corruption(
-                    &log_path,
-                    0,
-                    format!(
-                        "a record carries sequence number {}, which walstore never writes",
-                        r.max_seq
-                    ),
-                ));
             }
             (r.valid_end, r.max_seq + 1, h.log_id)
         }

@@ -10,11 +10,14 @@
 //!
 //! - let `m` be the number of leading writes whose records are all intact,
 //!   and `r0` the first damaged record of write `m`;
-//! - `Strict` fails with `Corruption` exactly when an intact record follows
-//!   the damage: after `r0` (outside a batch, or when `r0` is the batch's
-//!   begin record) or after the whole batch (when `r0` is a batch entry or
-//!   commit). Otherwise it opens with the model after `m` writes, with a
-//!   torn tail from the end of write `m` when the file goes on after it;
+//! - `Strict` fails with `Corruption` exactly when replay's search finds
+//!   evidence: an intact record after `r0` (outside a batch, or when `r0`
+//!   is the batch's begin record) or after the whole batch (when `r0` is a
+//!   batch entry or commit); a batch begin is evidence only when its whole
+//!   batch follows with intact headers (one that does not is skipped up to
+//!   its first broken record). Otherwise it opens with the model after `m`
+//!   writes, with a torn tail from the end of write `m` when the file goes
+//!   on after it;
 //! - `Absolute` opens exactly when `Strict` opens without a tail;
 //! - `Salvage` opens alike when `Strict` opens; when it opens where
 //!   `Strict` fails, every id it does not mark damaged reads as in the
@@ -41,7 +44,7 @@ pub fn run(data: &[u8]) {
     drop(tmp);
     let mut log = h.log.clone();
     apply_edits(&mut r, &mut log, &h);
-    let Some(ex) = examine(&log) else { return };
+    let ex = examine(&log);
     let want = expect(&log, &h);
     if std::env::var_os("WALSTORE_FUZZ_TRACE").is_some() {
         eprintln!(
@@ -192,9 +195,50 @@ pub fn expect(log: &[u8], h: &History) -> Option<Expected> {
         });
     };
     let in_batch_body = h.batch[m] && h.recs[i0].ty != RecordType::BatchBegin;
-    let later = (i0 + 1..h.recs.len())
-        .filter(|&i| !in_batch_body || h.recs[i].write > m)
-        .any(intact);
+    // Damage is corruption when replay's search finds evidence after it.
+    // Without a search: too few bytes left for the record, or an intact
+    // header whose record runs past the end of the file.
+    let r = h.recs[i0];
+    let header_ok = |i: usize| {
+        let a = h.recs[i].offset as usize;
+        a + RECORD_HEADER_LEN <= log.len()
+            && log[a..a + RECORD_HEADER_LEN] == h.log[a..a + RECORD_HEADER_LEN]
+    };
+    let complete = |i: usize| (h.recs[i].offset + h.recs[i].total) as usize <= log.len();
+    let searched =
+        r.offset as usize + RECORD_HEADER_LEN <= log.len() && (complete(i0) || !header_ok(i0));
+    let later = searched && {
+        // Records after the damaged one (or after its batch, whose own
+        // records number at most its commit) are evidence when whole and
+        // valid; a batch begin only when its whole batch follows with intact
+        // headers up to its commit, and a batch that does not is skipped up
+        // to its first broken record.
+        let first_batch_rec = |w: usize| h.recs.iter().position(|x| x.write == w).unwrap();
+        let end_of_write =
+            |w: usize| first_batch_rec(w) + h.recs.iter().filter(|x| x.write == w).count();
+        let mut i = i0 + 1;
+        let mut found = false;
+        while i < h.recs.len() {
+            let x = h.recs[i];
+            if !intact(i) || (in_batch_body && x.write == m) {
+                i += 1;
+                continue;
+            }
+            if x.ty != RecordType::BatchBegin {
+                found = true;
+                break;
+            }
+            let end = end_of_write(x.write);
+            match (i + 1..end).find(|&j| !(header_ok(j) && complete(j))) {
+                None => {
+                    found = true;
+                    break;
+                }
+                Some(j) => i = j,
+            }
+        }
+        found
+    };
     Some(Expected {
         writes: (!later).then_some(m),
         intact: m,

@@ -20,7 +20,7 @@
 use crate::history::{build, decode_ops, History};
 use crate::logcheck::opts;
 use crate::observe::{observe, Observed, Read};
-use crate::util::{copy_dir, list, read, tolerate, Reader, TmpDir, LOCK_NAME, LOG_NAME};
+use crate::util::{copy_dir, list, read, Reader, TmpDir, LOCK_NAME, LOG_NAME};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
@@ -396,12 +396,6 @@ fn forge(r: &mut Reader, h: &History) -> Vec<u8> {
                 }
             }
         }
-    }
-    // Known bug `seq-overflow`: a last sequence number near u64::MAX
-    // overflows the numbering of the next records.
-    let last_seq = get_u64(&b, 40);
-    if last_seq > u64::MAX - (1 << 32) && tolerate("seq-overflow") {
-        put_u64(&mut b, 40, last_seq >> 1);
     }
     let count = ((b.len() - HEADER) / ENTRY) as u64;
     put_u64(&mut b, 48, count);
