@@ -163,9 +163,7 @@ pub fn examine(log: &[u8]) -> Examined {
             if let (Some(t), false) = (&out.report.torn_tail, out.report.reinitialised) {
                 write_after_cut(&tmp, log, mode, t.offset, &s);
             }
-        } else if !(tolerate("refused-after-cut") && list(&dir).len() > 2) {
-            // Known bug `refused-after-cut` (README.md): a writable open
-            // that cuts a torn tail and then refuses the log.
+        } else {
             same_bytes(
                 &read(&dir.join(LOG_NAME)),
                 log,
