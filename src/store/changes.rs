@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::format::{decode_header, payload_crc, RecordHeaderError, RecordType};
 use crate::format::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use crate::vfs::{Vfs, VfsFile};
-use std::sync::atomic::Ordering;
 
 /// One record of the log, in log order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +58,9 @@ impl<V: Vfs> Store<V> {
     pub fn changes_from(&self, from_seq: u64) -> Result<ChangeCursor> {
         let end = {
             let mut ap = self.appender.lock();
-            self.poison.check()?;
             // Buffered (Durability::None) records are acknowledged: they
             // reach the OS so the cursor can read them like the rest.
-            ap.flush(&*self.file, &self.log_path, &self.poison)?;
-            self.written.store(ap.flushed_end(), Ordering::Release);
+            self.flush_buffer(&mut ap)?;
             let fsync = self.opts.durability() == super::Durability::Fsync;
             let own = ap.end;
             self.commit

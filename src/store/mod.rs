@@ -209,9 +209,7 @@ impl<V: Vfs> Store<V> {
         }
         let end = {
             let mut ap = self.appender.lock();
-            self.poison.check()?;
-            ap.flush(&*self.file, &self.log_path, &self.poison)?;
-            self.written.store(ap.flushed_end(), Ordering::Release);
+            self.flush_buffer(&mut ap)?;
             ap.end
         };
         self.wait_durable(end)
@@ -229,12 +227,10 @@ impl<V: Vfs> Store<V> {
         self.sync()?;
         let snap = {
             let mut ap = self.appender.lock();
-            self.poison.check()?;
             // Records written since: flush and sync them too (under the
             // append lock, so the index copy matches the position exactly;
             // group commit publishes without taking this lock).
-            ap.flush(&*self.file, &self.log_path, &self.poison)?;
-            self.written.store(ap.flushed_end(), Ordering::Release);
+            self.flush_buffer(&mut ap)?;
             self.wait_durable(ap.end)?;
             self.snapshot_of(ap.end, ap.next_seq - 1)
         };
@@ -270,10 +266,8 @@ impl<V: Vfs> Store<V> {
         let fsync = self.opts.durability() == Durability::Fsync;
         let snap = {
             let mut ap = self.appender.lock();
-            self.poison.check()?;
             // Buffered records reach the OS (a write, not an fsync).
-            ap.flush(&*self.file, &self.log_path, &self.poison)?;
-            self.written.store(ap.flushed_end(), Ordering::Release);
+            self.flush_buffer(&mut ap)?;
             let own_end = (ap.end, ap.next_seq - 1);
             // Under Fsync the index holds the published (durable) prefix;
             // otherwise every record written so far.
@@ -420,6 +414,15 @@ impl<V: Vfs> Store<V> {
         }
         self.maybe_auto_snapshot();
         Ok(seq)
+    }
+
+    /// Under the append lock: refuses a poisoned handle, then hands the
+    /// `Durability::None` buffer to the OS and records how far that reached.
+    fn flush_buffer(&self, ap: &mut Appender) -> Result<()> {
+        self.poison.check()?;
+        ap.flush(&*self.file, &self.log_path, &self.poison)?;
+        self.written.store(ap.flushed_end(), Ordering::Release);
+        Ok(())
     }
 
     fn wait_durable(&self, end: u64) -> Result<()> {
