@@ -94,6 +94,7 @@ mod tests {
                     offset: id * 40,
                     len: 8,
                     damaged: id % 100 == 0,
+                    odd_gen: id % 2 == 0,
                 },
             );
         }

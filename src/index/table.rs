@@ -8,7 +8,8 @@
 
 const OCCUPIED: u64 = 1 << 63;
 const DAMAGED: u64 = 1 << 62;
-const OFFSET_MASK: u64 = DAMAGED - 1;
+const ODD_GENERATION: u64 = 1 << 61;
+const OFFSET_MASK: u64 = ODD_GENERATION - 1;
 
 /// Where an id's newest record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,10 @@ pub struct Entry {
     /// The newest record of this id failed its check during a `SALVAGE`
     /// replay: reads report corruption rather than an older version.
     pub damaged: bool,
+    /// The record lies in a log of odd generation. During and after a
+    /// compaction two generations are open at once; this bit tells a reader
+    /// holding an entry which of the two its offset belongs to.
+    pub odd_gen: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -42,11 +47,15 @@ impl Slot {
             offset: loc & OFFSET_MASK,
             len: self.0[4],
             damaged: loc & DAMAGED != 0,
+            odd_gen: loc & ODD_GENERATION != 0,
         }
     }
     fn new(id: u64, e: Entry) -> Slot {
         debug_assert!(e.offset <= OFFSET_MASK);
-        let loc = OCCUPIED | e.offset | if e.damaged { DAMAGED } else { 0 };
+        let loc = OCCUPIED
+            | e.offset
+            | if e.damaged { DAMAGED } else { 0 }
+            | if e.odd_gen { ODD_GENERATION } else { 0 };
         Slot([
             id as u32,
             (id >> 32) as u32,
@@ -187,6 +196,7 @@ mod tests {
             offset,
             len,
             damaged: false,
+            odd_gen: offset % 3 == 0,
         }
     }
 
@@ -229,6 +239,7 @@ mod tests {
             offset: OFFSET_MASK,
             len: u32::MAX,
             damaged: true,
+            odd_gen: true,
         };
         t.insert(0, e(64, 0));
         t.insert(u64::MAX, d);

@@ -17,8 +17,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// An index change waiting for its record to become durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IndexOp {
-    Put { id: u64, offset: u64, len: u32 },
-    Delete { id: u64 },
+    Put {
+        id: u64,
+        offset: u64,
+        len: u32,
+        odd_gen: bool,
+    },
+    Delete {
+        id: u64,
+    },
 }
 
 struct State {

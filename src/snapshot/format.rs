@@ -95,6 +95,7 @@ impl Snapshot {
                 "entries CRC mismatch: expected {expected:#010x}, actual {actual:#010x}"
             ));
         }
+        let generation = le_u64(&b[24..32]);
         let entries = body
             .chunks_exact(ENTRY_LEN)
             .map(|c| {
@@ -105,13 +106,14 @@ impl Snapshot {
                         offset: loc & !DAMAGED,
                         len: le_u32(&c[16..20]),
                         damaged: loc & DAMAGED != 0,
+                        odd_gen: generation & 1 == 1,
                     },
                 )
             })
             .collect();
         Ok(Snapshot {
             log_id,
-            generation: le_u64(&b[24..32]),
+            generation,
             position: le_u64(&b[32..40]),
             last_seq: le_u64(&b[40..48]),
             entries,
@@ -136,6 +138,7 @@ mod tests {
                         offset: 64,
                         len: 5,
                         damaged: false,
+                        odd_gen: true,
                     },
                 ),
                 (
@@ -144,6 +147,7 @@ mod tests {
                         offset: 200,
                         len: 0,
                         damaged: true,
+                        odd_gen: true,
                     },
                 ),
             ],

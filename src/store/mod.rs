@@ -135,6 +135,7 @@ impl<V: Vfs> Store<V> {
                 ops.push(IndexOp::Put {
                     id: *id,
                     offset,
+                    odd_gen: self.generation & 1 == 1,
                     len: data.len() as u32,
                 });
             }
@@ -438,11 +439,17 @@ impl<V: Vfs> Store<V> {
 
     fn publish(&self, op: &IndexOp) {
         let (added, old) = match *op {
-            IndexOp::Put { id, offset, len } => {
+            IndexOp::Put {
+                id,
+                offset,
+                len,
+                odd_gen,
+            } => {
                 let e = Entry {
                     offset,
                     len,
                     damaged: false,
+                    odd_gen,
                 };
                 (u64::from(len), self.index.insert(id, e))
             }

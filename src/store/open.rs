@@ -110,7 +110,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 &h,
                 start,
                 opts.recovery(),
-                |op| apply(&index, op),
+                |op| apply(&index, generation, op),
             )?;
             // walstore numbers from 1, one per record: a number near the top
             // of the range was never written by it, and would overflow.
@@ -241,7 +241,8 @@ fn pick_snapshot<V: Vfs>(
     Ok(chosen)
 }
 
-fn apply(index: &Index, op: ReplayOp) {
+fn apply(index: &Index, generation: u64, op: ReplayOp) {
+    let odd_gen = generation & 1 == 1;
     match op {
         ReplayOp::Put { id, offset, len } => {
             index.insert(
@@ -250,6 +251,7 @@ fn apply(index: &Index, op: ReplayOp) {
                     offset,
                     len,
                     damaged: false,
+                    odd_gen,
                 },
             );
         }
@@ -263,6 +265,7 @@ fn apply(index: &Index, op: ReplayOp) {
                     offset,
                     len,
                     damaged: true,
+                    odd_gen,
                 },
             );
         }
