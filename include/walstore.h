@@ -217,9 +217,39 @@ enum wal_change_kind
    The end of a batch of `id` records.
    */
   WAL_CHANGE_BATCH_COMMIT = 4,
+  /*
+   A delete of every id from `id` to the range's high end, both
+   included; the payload is the high end, 8 bytes little-endian.
+   */
+  WAL_CHANGE_DELETE_RANGE = 5,
 };
 #ifndef __cplusplus
 typedef int32_t wal_change_kind;
+#endif // __cplusplus
+
+/*
+ What one `wal_write_op` does (its `op` field).
+ */
+enum wal_write_op_kind
+#ifdef __cplusplus
+  : int32_t
+#endif // __cplusplus
+ {
+  /*
+   Store `data`/`len` under `id`.
+   */
+  WAL_OP_STORE = 1,
+  /*
+   Delete `id`; an id that is not in the store is no error here.
+   */
+  WAL_OP_DELETE = 2,
+  /*
+   Delete every id from `id` to `id_hi`, both included, as one record.
+   */
+  WAL_OP_DELETE_RANGE = 3,
+};
+#ifndef __cplusplus
+typedef int32_t wal_write_op_kind;
 #endif // __cplusplus
 
 /*
@@ -252,6 +282,20 @@ typedef struct wal_options wal_options;
 typedef struct wal_t wal_t;
 
 /*
+ One operation of a batch for `wal_write_batch`. `op` is a
+ `wal_write_op_kind` value. `id_hi` is read only for
+ WAL_OP_DELETE_RANGE, and `data`/`len` only for WAL_OP_STORE (`data` may
+ be NULL when `len` is 0).
+ */
+typedef struct {
+  int32_t op;
+  uint64_t id;
+  uint64_t id_hi;
+  const uint8_t *data;
+  size_t len;
+} wal_write_op;
+
+/*
  One entry of a batch for `wal_store_batch`. `data` may be NULL when
  `len` is 0.
  */
@@ -275,6 +319,59 @@ extern "C" {
  function, since goroutines move between threads.
  */
 const char *wal_last_error(void);
+
+/*
+ Writes `count` operations (stores, deletes, range deletes, in any mix)
+ with one write and one flush or fsync. After a crash, either every
+ operation is there or none is. Operations apply in order: a later one
+ for the same id wins. `count == 0` is a no-op returning WAL_OK (and
+ `ops` may then be NULL), except on a read-only handle. An invalid
+ operation (an unknown `op`, NULL data with a non-zero length, a payload
+ over the limit, a range with `id > id_hi`) rejects the whole batch
+ before anything is written.
+
+ Returns WAL_OK; WAL_INVALID_ARGUMENT; WAL_IO or WAL_NO_SPACE (nothing of
+ the batch is acknowledged); WAL_POISONED.
+
+ # Safety
+ `w` is NULL or a live handle; a non-NULL `ops` points to `count`
+ operations whose non-NULL `data` point to `len` bytes each.
+ */
+wal_status wal_write_batch(wal_t *w, const wal_write_op *ops, size_t count);
+
+/*
+ `wal_write_batch`, and on WAL_OK sets `*seq` to the sequence number of
+ the batch's last record (0 for an empty batch), as
+ `wal_store_batch_seq` does. Returns what `wal_write_batch` returns, and
+ WAL_INVALID_ARGUMENT for NULL `seq` (nothing is written then).
+
+ # Safety
+ As `wal_write_batch`; `seq` is NULL or writable.
+ */
+wal_status wal_write_batch_seq(wal_t *w, const wal_write_op *ops, size_t count, uint64_t *seq);
+
+/*
+ Deletes every id from `lo` to `hi`, both included, with one record (so
+ its cost does not depend on how many ids the range holds). Ids in the
+ range that are not in the store are no error.
+
+ Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, `lo > hi`, a read-only
+ handle); WAL_IO or WAL_NO_SPACE; WAL_POISONED.
+
+ # Safety
+ `w` is NULL or a live handle.
+ */
+wal_status wal_delete_range(wal_t *w, uint64_t lo, uint64_t hi);
+
+/*
+ `wal_delete_range`, and on WAL_OK sets `*seq` to the record's sequence
+ number. Returns what `wal_delete_range` returns, and
+ WAL_INVALID_ARGUMENT for NULL `seq`.
+
+ # Safety
+ As `wal_delete_range`; `seq` is NULL or writable.
+ */
+wal_status wal_delete_range_seq(wal_t *w, uint64_t lo, uint64_t hi, uint64_t *seq);
 
 /*
  `wal_store`, and on WAL_OK sets `*seq` to the sequence number of the
@@ -333,8 +430,9 @@ wal_status wal_changes_open(wal_t *w, uint64_t from_seq, wal_changes_t **out);
 /*
  Moves to the next record. On WAL_OK, `*has_change` says whether there
  was one; if so, `*kind` is a `WAL_CHANGE_*` value, `*seq` its sequence
- number, `*id` the id (for batch records: the batch's entry count), and
- `*data`/`*len` the payload of a store (an empty, non-NULL buffer
+ number, `*id` the id (for batch records: the batch's entry count; for a
+ range delete: its low end), and `*data`/`*len` the payload of a store or
+ the 8-byte high end of a range delete (an empty, non-NULL buffer
  otherwise), valid until the next call on this cursor or
  `wal_changes_free`. Every record is CRC-checked: a damaged one gives
  WAL_CORRUPTION and ends the cursor (lengths past it cannot be trusted).

@@ -20,10 +20,17 @@ pub enum wal_change_kind {
     WAL_CHANGE_BATCH_BEGIN = 3,
     /// The end of a batch of `id` records.
     WAL_CHANGE_BATCH_COMMIT = 4,
+    /// A delete of every id from `id` to the range's high end, both
+    /// included; the payload is the high end, 8 bytes little-endian.
+    WAL_CHANGE_DELETE_RANGE = 5,
 }
 
 /// Runs a write body and writes its sequence number to `*seq` on success.
-fn with_seq(name: &str, seq: *mut u64, body: impl FnOnce() -> Result<u64>) -> wal_status {
+pub(super) fn with_seq(
+    name: &str,
+    seq: *mut u64,
+    body: impl FnOnce() -> Result<u64>,
+) -> wal_status {
     guard(name, || {
         check_out(seq, "seq")?;
         let s = body()?;
@@ -139,8 +146,9 @@ pub unsafe extern "C" fn wal_changes_open(
 
 /// Moves to the next record. On WAL_OK, `*has_change` says whether there
 /// was one; if so, `*kind` is a `WAL_CHANGE_*` value, `*seq` its sequence
-/// number, `*id` the id (for batch records: the batch's entry count), and
-/// `*data`/`*len` the payload of a store (an empty, non-NULL buffer
+/// number, `*id` the id (for batch records: the batch's entry count; for a
+/// range delete: its low end), and `*data`/`*len` the payload of a store or
+/// the 8-byte high end of a range delete (an empty, non-NULL buffer
 /// otherwise), valid until the next call on this cursor or
 /// `wal_changes_free`. Every record is CRC-checked: a damaged one gives
 /// WAL_CORRUPTION and ends the cursor (lengths past it cannot be trusted).
@@ -190,6 +198,11 @@ pub unsafe extern "C" fn wal_changes_next(
             Change::Delete { seq: s, id: i } => {
                 c.payload.clear();
                 (wal_change_kind::WAL_CHANGE_DELETE, s, i)
+            }
+            Change::DeleteRange { seq: s, lo, hi } => {
+                c.payload.clear();
+                c.payload.extend_from_slice(&hi.to_le_bytes());
+                (wal_change_kind::WAL_CHANGE_DELETE_RANGE, s, lo)
             }
             Change::BatchBegin { seq: s, count } => {
                 c.payload.clear();

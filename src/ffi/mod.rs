@@ -3,6 +3,7 @@
 //! and records the last-error message. No storage logic lives here.
 //! `include/walstore.h` is generated from this module by cbindgen.
 
+mod batch;
 mod boundary;
 mod changes;
 mod handle;
@@ -12,6 +13,7 @@ mod stats;
 mod status;
 mod version;
 
+pub use batch::*;
 pub use changes::*;
 pub use handle::*;
 pub use iter::*;

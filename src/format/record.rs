@@ -2,17 +2,24 @@
 //!
 //! ```text
 //! offset size field
-//!      0    1 type: 1 store, 2 delete, 3 batch begin, 4 batch commit;
-//!             5 range delete and 6..=127 reserved for later versions;
-//!             0 and 128..=255 never written
+//!      0    1 type: 1 store, 2 delete, 3 batch begin, 4 batch commit,
+//!             5 range delete, 6 damaged marker; 7..=127 reserved for
+//!             later versions; 0 and 128..=255 never written
 //!      1    1 flags (0)
 //!      2    2 reserved (0)
 //!      4    4 payload length, u32 LE
 //!      8    8 sequence number, u64 LE, strictly increasing in a log
-//!     16    8 id, u64 LE (for batch framing: the number of entries)
+//!     16    8 id, u64 LE (for batch framing: the number of entries; for
+//!             a range delete: the lowest id of the range)
 //!     24    4 payload CRC = crc32(log identity LE ++ payload)
 //!     28    4 header CRC  = crc32(log identity LE ++ bytes 0..28)
 //! ```
+//!
+//! A range delete's payload is the highest id of the range (8 bytes, u64
+//! LE; the range includes both ends). A damaged marker stands for an id
+//! whose newest record a `SALVAGE` open found damaged, carried into a
+//! compacted log so that the id keeps reading as damaged; its payload is
+//! the UTF-8 description of the damage.
 //!
 //! The header CRC is checked before the length is trusted, so a damaged
 //! length can never make replay swallow the records after it.
@@ -30,11 +37,21 @@ pub enum RecordType {
     Delete = 2,
     BatchBegin = 3,
     BatchCommit = 4,
+    DeleteRange = 5,
+    DamagedMarker = 6,
 }
 
-/// Type values a later format may give meaning to (range delete first). A
-/// record that carries one, with a good CRC, was written by a newer walstore.
-pub const RESERVED_TYPES: std::ops::RangeInclusive<u8> = 5..=127;
+/// Type values a later format may give meaning to. A record that carries
+/// one, with a good CRC, was written by a newer walstore.
+pub const RESERVED_TYPES: std::ops::RangeInclusive<u8> = 7..=127;
+
+/// Length of a range delete's payload: the high end of the range.
+pub const RANGE_PAYLOAD_LEN: usize = 8;
+
+/// The high end of a range delete's range, if the payload is one.
+pub fn decode_range_end(payload: &[u8]) -> Option<u64> {
+    (payload.len() == RANGE_PAYLOAD_LEN).then(|| le_u64(payload))
+}
 
 impl RecordType {
     fn from_u8(b: u8) -> Option<RecordType> {
@@ -43,6 +60,8 @@ impl RecordType {
             2 => Some(RecordType::Delete),
             3 => Some(RecordType::BatchBegin),
             4 => Some(RecordType::BatchCommit),
+            5 => Some(RecordType::DeleteRange),
+            6 => Some(RecordType::DamagedMarker),
             _ => None,
         }
     }
@@ -150,6 +169,8 @@ mod tests {
             RecordType::Delete,
             RecordType::BatchBegin,
             RecordType::BatchCommit,
+            RecordType::DeleteRange,
+            RecordType::DamagedMarker,
         ] {
             let r = one(ty, 9, 42, b"abc");
             assert_eq!(r.len(), RECORD_HEADER_LEN + 3);
@@ -213,7 +234,7 @@ mod tests {
         r[HEADER_CRC_AT..RECORD_HEADER_LEN].copy_from_slice(&c.to_le_bytes());
         assert_eq!(
             decode_header(&r, LOG),
-            Err(RecordHeaderError::Unsupported { ty: 5, flags: 0 })
+            Err(RecordHeaderError::Unsupported { ty: 7, flags: 0 })
         );
     }
 }

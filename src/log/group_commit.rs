@@ -26,6 +26,10 @@ pub(crate) enum IndexOp {
     Delete {
         id: u64,
     },
+    DeleteRange {
+        lo: u64,
+        hi: u64,
+    },
 }
 
 struct State {

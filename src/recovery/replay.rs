@@ -15,7 +15,7 @@
 use super::window::Window;
 use super::RecoveryMode;
 use crate::error::{Error, Result};
-use crate::format::record::plausible_header;
+use crate::format::record::{decode_range_end, plausible_header};
 use crate::format::{
     decode_header, payload_crc, FileHeader, RecordHeader, RecordHeaderError, RecordType,
     FILE_HEADER_LEN, RECORD_HEADER_LEN,
@@ -34,8 +34,14 @@ pub enum ReplayOp {
     Delete {
         id: u64,
     },
-    /// `Salvage` only: the newest record of `id` at `offset` is damaged but
-    /// its header is intact.
+    /// Every id in `lo..=hi` is deleted.
+    DeleteRange {
+        lo: u64,
+        hi: u64,
+    },
+    /// The newest record of `id` at `offset` is damaged but its header is
+    /// intact (`Salvage` only), or is a marker that a compaction wrote for
+    /// an id a `Salvage` open had found damaged.
     Damaged {
         id: u64,
         offset: u64,
@@ -378,7 +384,28 @@ pub fn replay<F: VfsFile>(
                 len: h.len,
             }),
             RecordType::Delete => Some(ReplayOp::Delete { id: h.id }),
-            _ => None,
+            RecordType::DeleteRange => {
+                let payload = r.read(pos + RECORD_HEADER_LEN as u64, h.len as usize)?;
+                match decode_range_end(payload) {
+                    Some(hi) if hi >= h.id => Some(ReplayOp::DeleteRange { lo: h.id, hi }),
+                    _ => {
+                        return Err(r.corruption(
+                            pos,
+                            format!(
+                                "range delete from id {} with a payload of {} bytes that is \
+                                 not a range end at or above it",
+                                h.id, h.len
+                            ),
+                        ))
+                    }
+                }
+            }
+            RecordType::DamagedMarker => Some(ReplayOp::Damaged {
+                id: h.id,
+                offset: pos,
+                len: h.len,
+            }),
+            RecordType::BatchBegin | RecordType::BatchCommit => None,
         });
         match (h.ty, op, batch.as_mut()) {
             (_, Some(op), None) => {

@@ -30,7 +30,10 @@ pub struct LogVerification {
     /// Intact records by type.
     pub stores: u64,
     pub deletes: u64,
+    pub range_deletes: u64,
     pub batches: u64,
+    /// Markers a compaction wrote for ids found damaged before it.
+    pub damaged_markers: u64,
     pub damage: Vec<Damage>,
 }
 
@@ -66,7 +69,9 @@ pub fn verify_log<F: VfsFile>(
                 match h.ty {
                     RecordType::Put => v.stores += 1,
                     RecordType::Delete => v.deletes += 1,
+                    RecordType::DeleteRange => v.range_deletes += 1,
                     RecordType::BatchBegin => v.batches += 1,
+                    RecordType::DamagedMarker => v.damaged_markers += 1,
                     RecordType::BatchCommit => {}
                 }
                 pos += h.total_len();

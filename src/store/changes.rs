@@ -4,6 +4,7 @@
 
 use super::Store;
 use crate::error::{Error, Result};
+use crate::format::record::decode_range_end;
 use crate::format::{decode_header, payload_crc, RecordHeaderError, RecordType};
 use crate::format::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use crate::vfs::{Vfs, VfsFile};
@@ -19,6 +20,12 @@ pub enum Change {
     Delete {
         seq: u64,
         id: u64,
+    },
+    /// Every id from `lo` to `hi`, both included, deleted.
+    DeleteRange {
+        seq: u64,
+        lo: u64,
+        hi: u64,
     },
     /// The `count` records that follow, up to the matching `BatchCommit`,
     /// form one batch.
@@ -37,6 +44,7 @@ impl Change {
         match self {
             Change::Store { seq, .. }
             | Change::Delete { seq, .. }
+            | Change::DeleteRange { seq, .. }
             | Change::BatchBegin { seq, .. }
             | Change::BatchCommit { seq, .. } => *seq,
         }
@@ -145,6 +153,28 @@ impl<V: Vfs> Store<V> {
             RecordType::Delete => Change::Delete { seq, id },
             RecordType::BatchBegin => Change::BatchBegin { seq, count: id },
             RecordType::BatchCommit => Change::BatchCommit { seq, count: id },
+            RecordType::DeleteRange => match decode_range_end(&payload) {
+                Some(hi) if hi >= id => Change::DeleteRange { seq, lo: id, hi },
+                _ => {
+                    return Err(Error::corruption(
+                        &self.log_path,
+                        pos,
+                        format!("range delete from id {id} without a valid range end"),
+                    ))
+                }
+            },
+            // Only a compaction writes these, before the sequence numbers a
+            // cursor may start from.
+            RecordType::DamagedMarker => {
+                return Err(Error::corruption(
+                    &self.log_path,
+                    pos,
+                    format!(
+                        "id {id} was found damaged before a compaction: {}",
+                        String::from_utf8_lossy(&payload)
+                    ),
+                ))
+            }
         };
         Ok((c, pos + h.total_len()))
     }

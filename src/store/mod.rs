@@ -2,6 +2,7 @@
 //! ffi layer is a thin wrapper over it.
 
 mod auto_snapshot;
+mod batch;
 mod changes;
 mod iter;
 mod open;
@@ -10,6 +11,7 @@ mod report;
 mod verify;
 
 use auto_snapshot::AutoSnapshots;
+pub use batch::{BatchOp, WriteBatch};
 pub use changes::{Change, ChangeCursor, Changes};
 pub use iter::{Cursor, Iter};
 pub use options::{
@@ -106,51 +108,54 @@ impl<V: Vfs> Store<V> {
     /// one); a change cursor from the number after it starts after the
     /// batch. An empty batch writes nothing and returns 0.
     pub fn store_batch_seq(&self, entries: &[(u64, &[u8])]) -> Result<u64> {
-        self.check_writable("store")?;
-        for (id, data) in entries {
-            self.check_payload(*id, data.len())?;
+        let ops = entries
+            .iter()
+            .map(|&(id, data)| BatchOp::Store { id, data });
+        self.write_iter("store", ops)
+    }
+
+    /// Writes every operation of `batch` with one write and one flush or
+    /// fsync: after a crash either all of them are there or none. Returns
+    /// the sequence number of the batch's last record (as
+    /// `store_batch_seq`). If any operation is invalid, nothing is written.
+    pub fn write_batch(&self, batch: &WriteBatch) -> Result<u64> {
+        self.write_iter("write batch", batch.ops())
+    }
+
+    /// `write_batch` over operations that borrow their payloads.
+    pub fn write_ops(&self, ops: &[BatchOp<'_>]) -> Result<u64> {
+        self.write_iter("write batch", ops.iter().copied())
+    }
+
+    /// Deletes every id from `lo` to `hi`, both included, with one record.
+    /// Ids in the range that are not in the store are no error. Returns the
+    /// record's sequence number.
+    pub fn delete_range(&self, lo: u64, hi: u64) -> Result<u64> {
+        self.write_iter(
+            "delete range",
+            std::iter::once(BatchOp::DeleteRange { lo, hi }),
+        )
+    }
+
+    fn write_iter<'a>(
+        &self,
+        what: &str,
+        ops: impl ExactSizeIterator<Item = BatchOp<'a>> + Clone,
+    ) -> Result<u64> {
+        self.check_writable(what)?;
+        for op in ops.clone() {
+            match op {
+                BatchOp::Store { id, data } => self.check_payload(id, data.len())?,
+                BatchOp::DeleteRange { lo, hi } => batch::check_range(lo, hi)?,
+                BatchOp::Delete { .. } => {}
+            }
         }
-        if entries.is_empty() {
+        if ops.len() == 0 {
             return Ok(0);
         }
-        self.write("store", |ap, log_id, _| {
-            let framed = entries.len() > 1;
-            let count = entries.len() as u64;
-            if framed {
-                let s = ap.take_seq();
-                encode_record(
-                    &mut ap.scratch,
-                    log_id,
-                    RecordType::BatchBegin,
-                    s,
-                    count,
-                    &[],
-                );
-            }
-            let mut ops = Vec::with_capacity(entries.len());
-            for (id, data) in entries {
-                let offset = ap.end + ap.scratch.len() as u64;
-                let s = ap.take_seq();
-                encode_record(&mut ap.scratch, log_id, RecordType::Put, s, *id, data);
-                ops.push(IndexOp::Put {
-                    id: *id,
-                    offset,
-                    odd_gen: self.generation & 1 == 1,
-                    len: data.len() as u32,
-                });
-            }
-            if framed {
-                let s = ap.take_seq();
-                encode_record(
-                    &mut ap.scratch,
-                    log_id,
-                    RecordType::BatchCommit,
-                    s,
-                    count,
-                    &[],
-                );
-            }
-            Ok(ops)
+        let odd_gen = self.generation & 1 == 1;
+        self.append_with(what, |ap, log_id, _| {
+            Ok(batch::encode_ops(ap, log_id, odd_gen, ops))
         })
     }
 
@@ -162,7 +167,7 @@ impl<V: Vfs> Store<V> {
 
     /// `delete`, returning the sequence number of the tombstone.
     pub fn delete_seq(&self, id: u64) -> Result<u64> {
-        self.write("delete", |ap, log_id, index| {
+        self.append_with("delete", |ap, log_id, index| {
             if index.get(id).is_none() {
                 return Err(Error::NotFound { id });
             }
@@ -378,7 +383,7 @@ impl<V: Vfs> Store<V> {
 
     /// The common write path: encode under the append lock, append, then
     /// publish to the index (after fdatasync under `Fsync`).
-    fn write(
+    fn append_with(
         &self,
         what: &str,
         encode: impl FnOnce(&mut Appender, u64, &Index) -> Result<Vec<IndexOp>>,
@@ -454,6 +459,12 @@ impl<V: Vfs> Store<V> {
                 (u64::from(len), self.index.insert(id, e))
             }
             IndexOp::Delete { id } => (0, self.index.remove(id)),
+            IndexOp::DeleteRange { lo, hi } => {
+                let mut removed = 0;
+                batch::remove_range(&self.index, lo, hi, |e| removed += u64::from(e.len));
+                self.live_bytes.fetch_sub(removed, Ordering::Relaxed);
+                return;
+            }
         };
         let removed = old.map_or(0, |e| u64::from(e.len));
         // Publishing is serialised (append lock or the sync leader's lock),

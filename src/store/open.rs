@@ -1,5 +1,6 @@
 //! Opening a store: directory, lock, log file, replay, tail cut.
 
+use super::batch::remove_range;
 use super::{OpenReport, Options, Store, TornTail};
 use crate::error::{Error, Result};
 use crate::format::names::{FIRST_GENERATION, LOCK_FILE};
@@ -258,6 +259,7 @@ fn apply(index: &Index, generation: u64, op: ReplayOp) {
         ReplayOp::Delete { id } => {
             index.remove(id);
         }
+        ReplayOp::DeleteRange { lo, hi } => remove_range(index, lo, hi, drop),
         ReplayOp::Damaged { id, offset, len } => {
             index.insert(
                 id,
