@@ -123,6 +123,13 @@ enum wal_status
    the API boundary.
    */
   WAL_PANIC = 10,
+  /*
+   A change cursor was asked to start at a sequence number that a
+   compaction has folded away: the log keeps only the result of the
+   records up to it. Copy the store with an iterator, then follow
+   changes from the iterator's sequence number + 1.
+   */
+  WAL_COMPACTED = 11,
 };
 #ifndef __cplusplus
 typedef int32_t wal_status;

@@ -17,6 +17,7 @@ pub enum ErrorKind {
     Locked,
     Incompatible,
     Poisoned,
+    Compacted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,15 @@ pub enum Error {
     /// recovers.
     #[error("handle is poisoned and refuses writes; close and reopen the store to recover (cause: {cause})")]
     Poisoned { cause: String },
+
+    /// A change cursor cannot start at `from_seq`: a compaction folded the
+    /// records up to `first - 1` into their result.
+    #[error("sequence number {from_seq} was folded away by a compaction of {}: its change stream starts at {first}; copy the store with a cursor and follow changes from the cursor's sequence number + 1", path.display())]
+    Compacted {
+        from_seq: u64,
+        first: u64,
+        path: PathBuf,
+    },
 }
 
 impl Error {
@@ -85,6 +95,7 @@ impl Error {
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Incompatible { .. } => ErrorKind::Incompatible,
             Error::Poisoned { .. } => ErrorKind::Poisoned,
+            Error::Compacted { .. } => ErrorKind::Compacted,
         }
     }
 

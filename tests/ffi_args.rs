@@ -741,13 +741,18 @@ fn status_strings_for_every_value() {
             "handle poisoned by an earlier failure; reopen the store",
         ),
         (WAL_PANIC, 10, "panic inside walstore"),
+        (
+            WAL_COMPACTED,
+            11,
+            "sequence number folded away by compaction",
+        ),
     ];
     for (st, n, text) in all {
         assert_eq!(st as i32, n);
         assert_eq!(s(n), text);
         assert_eq!(s(st as i32), text);
     }
-    for unknown in [11, 12, 100, -1, i32::MIN, i32::MAX] {
+    for unknown in [12, 100, -1, i32::MIN, i32::MAX] {
         assert_eq!(s(unknown), "unknown status", "{unknown}");
     }
 }

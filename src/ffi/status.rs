@@ -44,6 +44,11 @@ pub enum wal_status {
     /// walstore panicked inside this call (a bug); the panic was caught at
     /// the API boundary.
     WAL_PANIC = 10,
+    /// A change cursor was asked to start at a sequence number that a
+    /// compaction has folded away: the log keeps only the result of the
+    /// records up to it. Copy the store with an iterator, then follow
+    /// changes from the iterator's sequence number + 1.
+    WAL_COMPACTED = 11,
 }
 
 impl From<ErrorKind> for wal_status {
@@ -58,6 +63,7 @@ impl From<ErrorKind> for wal_status {
             ErrorKind::Locked => wal_status::WAL_LOCKED,
             ErrorKind::Incompatible => wal_status::WAL_INCOMPATIBLE,
             ErrorKind::Poisoned => wal_status::WAL_POISONED,
+            ErrorKind::Compacted => wal_status::WAL_COMPACTED,
         }
     }
 }
@@ -75,6 +81,7 @@ pub(crate) fn status_message(status: i32) -> &'static CStr {
         8 => c"incompatible file or format version",
         9 => c"handle poisoned by an earlier failure; reopen the store",
         10 => c"panic inside walstore",
+        11 => c"sequence number folded away by compaction",
         _ => c"unknown status",
     }
 }
@@ -106,12 +113,13 @@ mod tests {
             (WAL_INCOMPATIBLE, 8),
             (WAL_POISONED, 9),
             (WAL_PANIC, 10),
+            (WAL_COMPACTED, 11),
         ];
         for (s, n) in all {
             assert_eq!(s as i32, n);
             assert_ne!(status_message(n), c"unknown status");
         }
-        assert_eq!(status_message(11), c"unknown status");
+        assert_eq!(status_message(12), c"unknown status");
         assert_eq!(status_message(-1), c"unknown status");
     }
 }

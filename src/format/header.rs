@@ -8,7 +8,10 @@
 //!     16    8 log identity, u64 LE, random per log file
 //!     24    8 generation, u64 LE (the number in the file name)
 //!     32    8 base sequence, u64 LE (every record's sequence is above it)
-//!     40   20 reserved: written as zero, ignored when read
+//!     40    8 folded sequence, u64 LE: 0, or in a log written by compaction
+//!             the last sequence number the compaction folded (records up
+//!             to it are only the live ones; new records number above it)
+//!     48   12 reserved: written as zero, ignored when read
 //!     60    4 CRC32 of bytes 0..60, u32 LE
 //! ```
 
@@ -24,6 +27,10 @@ pub struct FileHeader {
     pub log_id: u64,
     pub generation: u64,
     pub base_seq: u64,
+    /// Compaction wrote this log from the records up to this sequence
+    /// number, keeping only the live ones (0: not a compacted log). Walstore
+    /// 0.1 left these bytes zero and ignores them.
+    pub folded_seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +65,7 @@ impl FileHeader {
         b[16..24].copy_from_slice(&self.log_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.generation.to_le_bytes());
         b[32..40].copy_from_slice(&self.base_seq.to_le_bytes());
+        b[40..48].copy_from_slice(&self.folded_seq.to_le_bytes());
         let c = crc(&b[..CRC_AT]);
         b[CRC_AT..].copy_from_slice(&c.to_le_bytes());
         b
@@ -99,6 +107,7 @@ impl FileHeader {
             log_id: le_u64(&bytes[16..24]),
             generation: le_u64(&bytes[24..32]),
             base_seq: le_u64(&bytes[32..40]),
+            folded_seq: le_u64(&bytes[40..48]),
         })
     }
 }
@@ -143,7 +152,26 @@ mod tests {
         log_id: 0x1122_3344_5566_7788,
         generation: 1,
         base_seq: 0,
+        folded_seq: 0,
     };
+
+    #[test]
+    fn the_folded_sequence_round_trips_and_is_covered_by_the_crc() {
+        let h = FileHeader {
+            folded_seq: 0x0102_0304_0506_0708,
+            ..H
+        };
+        let b = h.encode();
+        assert_eq!(b[40..48], [8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(b[48..60], [0; 12]);
+        assert_eq!(FileHeader::decode(&b), Ok(h));
+        let mut d = b;
+        d[41] ^= 1;
+        assert!(matches!(
+            FileHeader::decode(&d),
+            Err(HeaderError::BadCrc { .. })
+        ));
+    }
 
     #[test]
     fn round_trips() {

@@ -22,6 +22,18 @@ pub fn parse_log_file_name(name: &str) -> Option<u64> {
     parse_hex16(name.strip_prefix(LOG_PREFIX)?.strip_suffix(LOG_SUFFIX)?)
 }
 
+/// `wal-<generation>.log.tmp`: a log generation that compaction is still
+/// writing. It becomes `wal-<generation>.log` by a rename once complete and
+/// durable; an open removes any left behind by a crash.
+pub fn log_temp_file_name(generation: u64) -> String {
+    format!("{}{TEMP_SUFFIX}", log_file_name(generation))
+}
+
+/// The generation of a compaction's temporary log name.
+pub fn parse_log_temp_file_name(name: &str) -> Option<u64> {
+    parse_log_file_name(name.strip_suffix(TEMP_SUFFIX)?)
+}
+
 /// Where the bytes of a torn tail are kept before the log is cut:
 /// `wal-<generation>.log.cut-<offset as 16 hex>-<unix nanoseconds>[-<n>]`.
 pub fn tail_cut_file_name(generation: u64, offset: u64, unix_nanos: u128, attempt: u32) -> String {
@@ -80,6 +92,15 @@ mod tests {
             parse_log_file_name("wal-0000000000000001.log.cut-0000000000000040-5"),
             None
         );
+    }
+
+    #[test]
+    fn temporary_log_names_never_parse_as_logs() {
+        let n = log_temp_file_name(2);
+        assert_eq!(n, "wal-0000000000000002.log.tmp");
+        assert_eq!(parse_log_temp_file_name(&n), Some(2));
+        assert_eq!(parse_log_file_name(&n), None);
+        assert_eq!(parse_log_temp_file_name("wal-0000000000000002.log"), None);
     }
 
     #[test]

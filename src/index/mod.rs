@@ -1,15 +1,29 @@
 //! The in-memory index: id to the location of its newest record, split into
 //! shards so that readers of different ids rarely meet on a lock, and
 //! readers of the same id share a read lock.
+//!
+//! Each shard grows on its own by 7/5 (see `table`). Shards hold nearly the
+//! same number of ids, so shards that started alike would grow at the same
+//! moment and the whole index would swing between 23 and 32 bytes per id.
+//! Their starting sizes are spread over one growth step instead, so that
+//! their growths take turns and the index stays near the average, about 27.
 
 mod table;
 
 pub use table::Entry;
-use table::{mix, Table};
+use table::{capacity_for, mix, Table, GROW_DEN, GROW_NUM};
 
 use parking_lot::RwLock;
 
 const SHARD_BITS: u32 = 4;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Slots of the smallest shard of an index made without a size.
+const FIRST_SLOTS: f64 = 64.0;
+/// Log bytes per live id assumed when sizing an index for a full replay:
+/// a record header (32 bytes) and a payload of about 1 KiB.
+const LOG_BYTES_PER_ID_GUESS: u64 = 1024;
+/// The most ids that guess presizes for (about 24 MB of index).
+const MAX_ID_GUESS: u64 = 1 << 20;
 
 pub struct Index {
     shards: Box<[RwLock<Table>]>,
@@ -17,31 +31,83 @@ pub struct Index {
 
 impl Default for Index {
     fn default() -> Self {
-        Index {
-            shards: (0..1 << SHARD_BITS)
-                .map(|_| RwLock::new(Table::default()))
-                .collect(),
-        }
+        Index::staggered(FIRST_SLOTS)
     }
 }
 
+/// `GROW_NUM / GROW_DEN` to the power `i / SHARDS`: shard `i`'s place in
+/// one growth step.
+fn phase(i: usize) -> f64 {
+    (GROW_NUM as f64 / GROW_DEN as f64).powf(i as f64 / SHARDS as f64)
+}
+
 impl Index {
-    fn shard(&self, id: u64) -> &RwLock<Table> {
-        // The table probes with the low bits of the same hash; the shard takes
-        // the high ones so the two stay independent.
-        &self.shards[(mix(id) >> (64 - SHARD_BITS)) as usize]
+    /// Shard `i` gets `slots * phase(i)` slots.
+    fn staggered(slots: f64) -> Index {
+        Index {
+            shards: (0..SHARDS)
+                .map(|i| RwLock::new(Table::with_slots((slots * phase(i)).round() as usize)))
+                .collect(),
+        }
+    }
+
+    /// An index that takes `n` ids without growing (barring a very uneven
+    /// spread of ids over the shards, which only costs a growth): for a
+    /// count known in advance, such as a snapshot's.
+    pub fn with_capacity(n: usize) -> Index {
+        if n == 0 {
+            return Index::default();
+        }
+        // Ids spread over the shards binomially: room for four standard
+        // deviations more than the mean in each.
+        let mean = n / SHARDS + 1;
+        let per_shard = mean + 4 * (mean as f64).sqrt() as usize + 8;
+        let cap = capacity_for(per_shard);
+        Index {
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(Table::with_slots(cap)))
+                .collect(),
+        }
+    }
+
+    /// An index for about `n` ids, where `n` is a guess that may be too low
+    /// (a growth or two follows) or too high (memory is wasted): sized so
+    /// the shards' growths still take turns, the largest shard holding
+    /// `n / SHARDS` ids without growing.
+    pub fn with_estimate(n: usize) -> Index {
+        let slots = capacity_for(n / SHARDS) as f64 / phase(SHARDS - 1);
+        Index::staggered(slots.max(FIRST_SLOTS))
+    }
+
+    /// An index for a full replay of a log of `len` bytes: sized on a
+    /// cautious guess of the ids it holds, so that the replay skips the
+    /// first growths, without reserving much more than a log of large
+    /// payloads needs.
+    pub fn for_log_len(len: u64) -> Index {
+        let guess = len / LOG_BYTES_PER_ID_GUESS;
+        Index::with_estimate(guess.min(MAX_ID_GUESS) as usize)
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &RwLock<Table> {
+        // The table places ids by the high bits of the hash; the shard takes
+        // the low ones so the two stay independent.
+        &self.shards[hash as usize & (SHARDS - 1)]
     }
 
     pub fn get(&self, id: u64) -> Option<Entry> {
-        self.shard(id).read().get(id)
+        let h = mix(id);
+        self.shard(h).read().get(h, id)
     }
 
     pub fn insert(&self, id: u64, e: Entry) -> Option<Entry> {
-        self.shard(id).write().insert(id, e)
+        let h = mix(id);
+        self.shard(h).write().insert(h, id, e)
     }
 
     pub fn remove(&self, id: u64) -> Option<Entry> {
-        self.shard(id).write().remove(id)
+        let h = mix(id);
+        self.shard(h).write().remove(h, id)
     }
 
     pub fn len(&self) -> usize {
@@ -107,5 +173,55 @@ mod tests {
             idx.damaged_ids(),
             (0..10).map(|i| i * 100).collect::<Vec<_>>()
         );
+    }
+
+    fn e(id: u64) -> Entry {
+        Entry {
+            offset: id,
+            len: 1,
+            damaged: false,
+            odd_gen: false,
+        }
+    }
+
+    #[test]
+    fn growing_shards_take_turns() {
+        let idx = Index::default();
+        let (mut lo, mut hi) = (f64::MAX, 0f64);
+        for id in 0..1_000_000u64 {
+            idx.insert(id, e(id));
+            if id >= 10_000 && id % 1000 == 0 {
+                let b = idx.memory_bytes() as f64 / (id + 1) as f64;
+                lo = lo.min(b);
+                hi = hi.max(b);
+            }
+        }
+        eprintln!(
+            "default: {lo:.2}..{hi:.2} bytes per id; at 1M {}",
+            idx.memory_bytes() as f64 / 1e6
+        );
+        assert!(hi <= 29.0 && lo >= 25.5, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn presized_index_does_not_grow() {
+        for n in [0usize, 1, 100, 10_000, 1_000_000] {
+            let idx = Index::with_capacity(n);
+            let before = idx.memory_bytes();
+            for id in 0..n as u64 {
+                idx.insert(id.wrapping_mul(0x9e37_79b9_7f4a_7c15), e(id));
+            }
+            assert_eq!(idx.memory_bytes(), before, "n {n}");
+            assert_eq!(idx.len(), n);
+            eprintln!("with_capacity({n}): {} bytes", before);
+        }
+    }
+
+    #[test]
+    fn estimates_size_the_index() {
+        for n in [0usize, 1000, 1_000_000] {
+            let idx = Index::with_estimate(n);
+            eprintln!("with_estimate({n}): {} bytes", idx.memory_bytes());
+        }
     }
 }

@@ -1,15 +1,31 @@
 //! A compact open-addressing hash table from id to record location.
 //!
-//! Each slot is 20 bytes (five u32 words: id, location with two flag bits,
-//! payload length), linear probing, at most 7/8 full, backward-shift
-//! deletion so no tombstones accumulate. That is 23 to 46 bytes per live id
-//! depending on where the table is in its growth cycle, against about 60 for
-//! a `HashMap<u64, struct>`.
+//! Each slot is 20 bytes (five u32 words: id, location with three flag bits,
+//! payload length). Linear probing, at most 7/8 full, backward-shift
+//! deletion so no tombstones accumulate.
+//!
+//! The capacity is any number of slots, not a power of two: an id's home
+//! slot is `(hash * capacity) >> 64`, the high bits of its hash scaled to the
+//! table. The table grows by 7/5 when it would pass 7/8 full, so it holds
+//! between 5/8 and 7/8 of its slots: 22.9 to 32 bytes per id (a
+//! `HashMap<u64, struct>` takes about 60). Because the home slot is
+//! monotonic in the hash, the slots lie in nearly ascending hash order, and
+//! a growth reads the old slots and writes the new ones front to back
+//! instead of at random.
 
 const OCCUPIED: u64 = 1 << 63;
 const DAMAGED: u64 = 1 << 62;
 const ODD_GENERATION: u64 = 1 << 61;
 const OFFSET_MASK: u64 = ODD_GENERATION - 1;
+
+/// At most `MAX_LOAD_NUM / MAX_LOAD_DEN` of the slots are occupied.
+const MAX_LOAD_NUM: usize = 7;
+const MAX_LOAD_DEN: usize = 8;
+/// A growth multiplies the capacity by `GROW_NUM / GROW_DEN`.
+pub(crate) const GROW_NUM: usize = 7;
+pub(crate) const GROW_DEN: usize = 5;
+/// The smallest capacity a table that holds anything has.
+const MIN_CAPACITY: usize = 16;
 
 /// Where an id's newest record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,15 +48,19 @@ pub struct Entry {
 struct Slot([u32; 5]);
 
 impl Slot {
+    #[inline]
     fn loc(&self) -> u64 {
         u64::from(self.0[2]) | (u64::from(self.0[3]) << 32)
     }
+    #[inline]
     fn occupied(&self) -> bool {
-        self.loc() & OCCUPIED != 0
+        self.0[3] & (1 << 31) != 0
     }
+    #[inline]
     fn id(&self) -> u64 {
         u64::from(self.0[0]) | (u64::from(self.0[1]) << 32)
     }
+    #[inline]
     fn entry(&self) -> Entry {
         let loc = self.loc();
         Entry {
@@ -50,10 +70,11 @@ impl Slot {
             odd_gen: loc & ODD_GENERATION != 0,
         }
     }
+    #[inline]
     fn new(id: u64, e: Entry) -> Slot {
         debug_assert!(e.offset <= OFFSET_MASK);
         let loc = OCCUPIED
-            | e.offset
+            | (e.offset & OFFSET_MASK)
             | if e.damaged { DAMAGED } else { 0 }
             | if e.odd_gen { ODD_GENERATION } else { 0 };
         Slot([
@@ -67,7 +88,8 @@ impl Slot {
 }
 
 /// splitmix64's finaliser: ids are often sequential, and linear probing
-/// needs them spread.
+/// needs them spread. A bijection, so distinct ids never share a hash.
+#[inline]
 pub(crate) fn mix(id: u64) -> u64 {
     let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -75,6 +97,70 @@ pub(crate) fn mix(id: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The home slot of a hash in a table of `cap` slots: the hash's high bits,
+/// scaled (multiply-shift range reduction). Below `cap` for any `cap > 0`.
+#[inline]
+fn home(hash: u64, cap: usize) -> usize {
+    ((u128::from(hash) * cap as u128) >> 64) as usize
+}
+
+/// How far forward from `from` slot `to` lies, wrapping around the end.
+#[inline]
+fn distance(from: usize, to: usize, cap: usize) -> usize {
+    if to >= from {
+        to - from
+    } else {
+        to + cap - from
+    }
+}
+
+/// The capacity that holds `n` ids without growing.
+pub(crate) fn capacity_for(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        n.saturating_mul(MAX_LOAD_DEN)
+            .div_ceil(MAX_LOAD_NUM)
+            .max(MIN_CAPACITY)
+    }
+}
+
+/// `cap` empty slots. The allocator hands back zeroed memory it has not
+/// touched, so only the pages that ids land on become resident.
+fn new_slots(cap: usize) -> Vec<Slot> {
+    let v = vec![Slot::default(); cap];
+    advise_huge_pages(&v);
+    v
+}
+
+/// Large tables ask the kernel for transparent huge pages: an id lands on a
+/// random slot, and with 4 KiB pages nearly every lookup and insert of a
+/// large table misses the TLB, and filling one takes a page fault per 204
+/// slots. Where huge pages are off or unavailable this changes nothing.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(slots: &[Slot]) {
+    const HUGE_PAGE: usize = 2 << 20;
+    let bytes = std::mem::size_of_val(slots);
+    if bytes < 2 * HUGE_PAGE {
+        return;
+    }
+    let start = (slots.as_ptr() as usize).next_multiple_of(HUGE_PAGE);
+    let end = (slots.as_ptr() as usize + bytes) / HUGE_PAGE * HUGE_PAGE;
+    if end > start {
+        // SAFETY: the range lies inside the allocation `slots` lives in,
+        // and MADV_HUGEPAGE changes only how the kernel backs those pages,
+        // never their contents. A failure leaves them as they were.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_: &[Slot]) {}
+
+/// Every method that takes `hash` takes `mix(id)`: the index computes it
+/// once for the shard and the table.
 #[derive(Default)]
 pub struct Table {
     slots: Vec<Slot>,
@@ -82,6 +168,20 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table of exactly `cap` slots (none for 0).
+    pub fn with_slots(cap: usize) -> Table {
+        Table {
+            slots: new_slots(cap),
+            len: 0,
+        }
+    }
+
+    /// A table that holds `n` ids without growing.
+    #[cfg(test)]
+    pub fn with_capacity(n: usize) -> Table {
+        Table::with_slots(capacity_for(n))
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -91,14 +191,12 @@ impl Table {
         self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
-    }
-
-    /// The slot holding `id`, or the empty slot where it would go.
-    fn find(&self, id: u64) -> (usize, bool) {
-        let mask = self.mask();
-        let mut i = (mix(id) as usize) & mask;
+    /// The slot holding `id`, or the empty slot where it would go. The
+    /// table must have at least one empty slot.
+    #[inline]
+    fn find(&self, hash: u64, id: u64) -> (usize, bool) {
+        let cap = self.slots.len();
+        let mut i = home(hash, cap);
         loop {
             let s = &self.slots[i];
             if !s.occupied() {
@@ -107,25 +205,32 @@ impl Table {
             if s.id() == id {
                 return (i, true);
             }
-            i = (i + 1) & mask;
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
         }
     }
 
-    pub fn get(&self, id: u64) -> Option<Entry> {
+    #[inline]
+    pub fn get(&self, hash: u64, id: u64) -> Option<Entry> {
+        debug_assert_eq!(hash, mix(id));
         if self.len == 0 {
             return None;
         }
-        match self.find(id) {
+        match self.find(hash, id) {
             (i, true) => Some(self.slots[i].entry()),
             _ => None,
         }
     }
 
-    pub fn insert(&mut self, id: u64, e: Entry) -> Option<Entry> {
-        if (self.len + 1) * 8 > self.slots.len() * 7 {
+    #[inline]
+    pub fn insert(&mut self, hash: u64, id: u64, e: Entry) -> Option<Entry> {
+        debug_assert_eq!(hash, mix(id));
+        if (self.len + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
             self.grow();
         }
-        let (i, found) = self.find(id);
+        let (i, found) = self.find(hash, id);
         let old = found.then(|| self.slots[i].entry());
         self.slots[i] = Slot::new(id, e);
         if !found {
@@ -134,29 +239,31 @@ impl Table {
         old
     }
 
-    pub fn remove(&mut self, id: u64) -> Option<Entry> {
+    pub fn remove(&mut self, hash: u64, id: u64) -> Option<Entry> {
+        debug_assert_eq!(hash, mix(id));
         if self.len == 0 {
             return None;
         }
-        let (mut hole, found) = self.find(id);
+        let (mut hole, found) = self.find(hash, id);
         if !found {
             return None;
         }
         let old = self.slots[hole].entry();
         // Backward shift: pull later members of the probe run into the hole
-        // when the hole lies between their home and their slot.
-        let mask = self.mask();
+        // when the hole lies on the path from their home to their slot.
+        let cap = self.slots.len();
         let mut j = hole;
         loop {
-            j = (j + 1) & mask;
+            j += 1;
+            if j == cap {
+                j = 0;
+            }
             let s = self.slots[j];
             if !s.occupied() {
                 break;
             }
-            let home = (mix(s.id()) as usize) & mask;
-            let dist_j = j.wrapping_sub(home) & mask;
-            let dist_hole = hole.wrapping_sub(home) & mask;
-            if dist_hole <= dist_j {
+            let home = home(mix(s.id()), cap);
+            if distance(home, hole, cap) <= distance(home, j, cap) {
                 self.slots[hole] = s;
                 hole = j;
             }
@@ -167,13 +274,29 @@ impl Table {
     }
 
     fn grow(&mut self) {
-        let cap = (self.slots.len() * 2).max(16);
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
-        self.len = 0;
-        for s in old.into_iter().filter(Slot::occupied) {
-            let (i, _) = self.find(s.id());
-            self.slots[i] = s;
-            self.len += 1;
+        let cap = self.slots.len();
+        let next = (cap * GROW_NUM)
+            .div_ceil(GROW_DEN)
+            .max(capacity_for(self.len + 1));
+        self.resize(next);
+    }
+
+    /// Moves every id into a table of `cap` slots. The old slots are read in
+    /// order, so the new homes come in nearly ascending order too: both
+    /// tables are walked front to back.
+    fn resize(&mut self, cap: usize) {
+        debug_assert!(cap >= capacity_for(self.len));
+        let old = std::mem::replace(&mut self.slots, new_slots(cap));
+        for s in old.iter().filter(|s| s.occupied()) {
+            // Ids are distinct: only an empty slot is looked for.
+            let mut i = home(mix(s.id()), cap);
+            while self.slots[i].occupied() {
+                i += 1;
+                if i == cap {
+                    i = 0;
+                }
+            }
+            self.slots[i] = *s;
         }
     }
 
@@ -195,9 +318,36 @@ mod tests {
         Entry {
             offset,
             len,
-            damaged: false,
+            damaged: offset % 5 == 0,
             odd_gen: offset % 3 == 0,
         }
+    }
+
+    fn ins(t: &mut Table, id: u64, v: Entry) -> Option<Entry> {
+        t.insert(mix(id), id, v)
+    }
+    fn get(t: &Table, id: u64) -> Option<Entry> {
+        t.get(mix(id), id)
+    }
+    fn rem(t: &mut Table, id: u64) -> Option<Entry> {
+        t.remove(mix(id), id)
+    }
+
+    /// Every occupied slot is reachable from its home without crossing an
+    /// empty slot: what lookups and the backward shift rely on.
+    fn check_probe_runs(t: &Table) {
+        let cap = t.slots.len();
+        for (i, s) in t.slots.iter().enumerate() {
+            if !s.occupied() {
+                continue;
+            }
+            let mut j = home(mix(s.id()), cap);
+            while j != i {
+                assert!(t.slots[j].occupied(), "slot {i} cut off from its home");
+                j = if j + 1 == cap { 0 } else { j + 1 };
+            }
+        }
+        assert_eq!(t.iter().count(), t.len());
     }
 
     #[test]
@@ -206,25 +356,47 @@ mod tests {
     }
 
     #[test]
-    fn matches_a_hashmap_under_random_operations() {
-        let mut t = Table::default();
+    fn home_is_in_range_and_monotonic() {
+        for cap in [1usize, 16, 17, 23, 1000, 72_591] {
+            assert_eq!(home(0, cap), 0);
+            assert_eq!(home(u64::MAX, cap), cap - 1);
+            let mut last = 0;
+            for k in 0..1000u64 {
+                let h = k.wrapping_mul(u64::MAX / 1000);
+                let x = home(h, cap);
+                assert!(x < cap && x >= last);
+                last = x;
+            }
+        }
+    }
+
+    fn random_ops(mut t: Table, key_space: u64, steps: u64, seed: u64) {
         let mut m = HashMap::new();
-        let mut x = 0x1234_5678_u64;
-        for step in 0..200_000u64 {
+        let mut x = seed;
+        for step in 0..steps {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let id = x % 5000; // small key space: many overwrites and removes
+            let id = match x % 7 {
+                // Extreme ids now and then.
+                0 => u64::MAX - (x >> 60),
+                1 => x >> 60,
+                _ => (x >> 8) % key_space,
+            };
             match x >> 62 {
                 0 | 1 => {
                     let v = e(step, (x >> 40) as u32);
-                    assert_eq!(t.insert(id, v), m.insert(id, v));
+                    assert_eq!(ins(&mut t, id, v), m.insert(id, v));
                 }
-                2 => assert_eq!(t.remove(id), m.remove(&id)),
-                _ => assert_eq!(t.get(id), m.get(&id).copied()),
+                2 => assert_eq!(rem(&mut t, id), m.remove(&id)),
+                _ => assert_eq!(get(&t, id), m.get(&id).copied()),
             }
             assert_eq!(t.len(), m.len());
+            if step % 4096 == 0 {
+                check_probe_runs(&t);
+            }
         }
+        check_probe_runs(&t);
         let mut all: Vec<_> = t.iter().collect();
         all.sort_by_key(|p| p.0);
         let mut want: Vec<_> = m.into_iter().collect();
@@ -233,30 +405,131 @@ mod tests {
     }
 
     #[test]
+    fn matches_a_hashmap_under_random_operations() {
+        // Small key space: many overwrites and removes, through many
+        // growths from empty.
+        random_ops(Table::default(), 5000, 200_000, 0x1234_5678);
+        // Presized and odd capacities, wrapping probe runs.
+        random_ops(Table::with_capacity(3000), 4000, 100_000, 0x9abc_def0);
+        random_ops(Table::with_slots(17), 40, 20_000, 0x5555_aaaa);
+    }
+
+    #[test]
+    fn a_full_table_wraps_and_deletes_correctly() {
+        // A tiny table near its load limit: probe runs wrap at the end.
+        let mut t = Table::with_slots(16);
+        let mut m = HashMap::new();
+        for round in 0..200u64 {
+            for id in 0..14u64 {
+                let id = id * 0x1_0000_0001 + round;
+                let v = e(id, 1);
+                assert_eq!(ins(&mut t, id, v), m.insert(id, v));
+            }
+            assert_eq!(t.slots.len(), 16);
+            check_probe_runs(&t);
+            for id in (0..14u64).step_by(1 + (round % 3) as usize) {
+                let id = id * 0x1_0000_0001 + round;
+                assert_eq!(rem(&mut t, id), m.remove(&id));
+                check_probe_runs(&t);
+            }
+            for (&id, &v) in &m {
+                assert_eq!(get(&t, id), Some(v));
+            }
+            for id in m.keys().copied().collect::<Vec<_>>() {
+                rem(&mut t, id);
+            }
+            m.clear();
+            assert_eq!(t.len(), 0);
+        }
+    }
+
+    #[test]
     fn extreme_ids_and_flags_survive() {
         let mut t = Table::default();
-        let d = Entry {
+        assert_eq!(get(&t, 0), None);
+        assert_eq!(rem(&mut t, 0), None);
+        let full = Entry {
             offset: OFFSET_MASK,
             len: u32::MAX,
             damaged: true,
             odd_gen: true,
         };
-        t.insert(0, e(64, 0));
-        t.insert(u64::MAX, d);
-        assert_eq!(t.get(0), Some(e(64, 0)));
-        assert_eq!(t.get(u64::MAX), Some(d));
-        assert_eq!(t.remove(0), Some(e(64, 0)));
-        assert_eq!(t.get(0), None);
-        assert_eq!(t.get(u64::MAX), Some(d));
+        let flags = |damaged, odd_gen| Entry {
+            offset: 0,
+            len: 0,
+            damaged,
+            odd_gen,
+        };
+        ins(&mut t, 0, e(64, 0));
+        ins(&mut t, u64::MAX, full);
+        ins(&mut t, 1 << 63, flags(true, false));
+        ins(&mut t, (1 << 63) - 1, flags(false, true));
+        ins(&mut t, 1, flags(false, false));
+        assert_eq!(get(&t, 0), Some(e(64, 0)));
+        assert_eq!(get(&t, u64::MAX), Some(full));
+        assert_eq!(get(&t, 1 << 63), Some(flags(true, false)));
+        assert_eq!(get(&t, (1 << 63) - 1), Some(flags(false, true)));
+        assert_eq!(get(&t, 1), Some(flags(false, false)));
+        assert_eq!(rem(&mut t, 0), Some(e(64, 0)));
+        assert_eq!(get(&t, 0), None);
+        assert_eq!(get(&t, u64::MAX), Some(full));
+        // Across growths the flags stay.
+        for id in 2..10_000u64 {
+            ins(&mut t, id, e(id, id as u32));
+        }
+        assert_eq!(get(&t, u64::MAX), Some(full));
+        assert_eq!(get(&t, 1 << 63), Some(flags(true, false)));
+        assert_eq!(get(&t, (1 << 63) - 1), Some(flags(false, true)));
+        assert_eq!(t.len(), 10_002);
     }
 
     #[test]
-    fn a_million_ids_fit_in_under_32_bytes_each_at_peak_load() {
-        let mut t = Table::default();
-        // 2^20 slots hold up to 917,504 ids before growing.
-        for id in 0..917_504u64 {
-            t.insert(id, e(id, 1));
+    fn presized_tables_do_not_grow() {
+        for n in [1usize, 7, 8, 100, 62_500, 100_000] {
+            let mut t = Table::with_capacity(n);
+            let cap = t.slots.len();
+            for id in 0..n as u64 {
+                ins(&mut t, id, e(id, 1));
+            }
+            assert_eq!(t.slots.len(), cap, "n {n}");
         }
-        assert_eq!(t.memory_bytes() / t.len(), 22);
+    }
+
+    #[test]
+    fn memory_per_id_stays_between_23_and_32_bytes() {
+        let mut t = Table::with_slots(0);
+        let mut id = 0u64;
+        let mut growths = 0;
+        while t.len() < 2_000_000 {
+            let cap = t.slots.len();
+            ins(&mut t, id, e(id, 1));
+            id += 1;
+            if t.slots.len() != cap && cap > 0 {
+                growths += 1;
+                // Right after a growth: the most bytes per id.
+                let b = t.memory_bytes() as f64 / t.len() as f64;
+                assert!(b <= 32.0 + 32.0 * 16.0 / cap as f64, "{b} after growth");
+                if cap > 1000 {
+                    assert!(b > 31.0, "{b} after growth");
+                }
+            }
+        }
+        assert!(growths > 30);
+        // At the peak load: the fewest.
+        let mut t = Table::with_slots(1_000_000);
+        for id in 0..875_000u64 {
+            ins(&mut t, id, e(id, 1));
+        }
+        assert_eq!(t.slots.len(), 1_000_000);
+        assert_eq!(t.memory_bytes(), 20_000_000);
+        // One more grows it by 7/5 to 1,400,000 slots: 28,000,000 bytes for
+        // 875,001 ids, 32.0 bytes each.
+        ins(&mut t, 875_000, e(1, 1));
+        assert_eq!(t.slots.len(), 1_400_000);
+        assert_eq!(t.memory_bytes() / t.len(), 31);
+        assert!(t.memory_bytes() as f64 / t.len() as f64 <= 32.0);
+        for id in 0..=875_000u64 {
+            assert_eq!(get(&t, id).map(|e| e.len), Some(1));
+        }
     }
 }

@@ -30,13 +30,16 @@ pub(crate) fn find_current_log<V: Vfs>(vfs: &V, dir: &Path) -> Result<Option<Cur
     }))
 }
 
-pub(crate) fn new_header(generation: u64) -> Result<FileHeader> {
+/// A header with a fresh random identity; `folded_seq` is 0 except for a
+/// log written by compaction.
+pub(crate) fn new_header(generation: u64, folded_seq: u64) -> Result<FileHeader> {
     let mut id = [0u8; 8];
     sys::random_bytes(&mut id).map_err(|e| Error::io("getrandom", "", None, e))?;
     Ok(FileHeader {
         log_id: u64::from_le_bytes(id),
         generation,
         base_seq: 0,
+        folded_seq,
     })
 }
 
@@ -47,7 +50,7 @@ pub(crate) fn write_fresh_header<F: VfsFile>(
     path: &Path,
     generation: u64,
 ) -> Result<FileHeader> {
-    let h = new_header(generation)?;
+    let h = new_header(generation, 0)?;
     file.write_all_at(&h.encode(), 0)
         .map_err(|e| Error::io("write header of", path, Some(0), e))?;
     file.set_len(FILE_HEADER_LEN as u64)

@@ -33,6 +33,8 @@ pub(crate) enum IndexOp {
 }
 
 struct State {
+    /// The log generation the offsets below belong to.
+    generation: u64,
     /// Every byte before this offset is known durable.
     durable: u64,
     syncing: bool,
@@ -52,9 +54,10 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn new(durable: u64, last_seq: u64) -> GroupCommit {
+    pub(crate) fn new(generation: u64, durable: u64, last_seq: u64) -> GroupCommit {
         GroupCommit {
             state: Mutex::new(State {
+                generation,
                 durable,
                 syncing: false,
                 pending: VecDeque::new(),
@@ -79,11 +82,28 @@ impl GroupCommit {
         self.state.lock().pending.push_back((end, last_seq, ops));
     }
 
-    /// Returns once every byte before `end` is durable, syncing if no one
-    /// else is. `written` is the end of the bytes handed to the OS.
+    /// Moves to a new log generation whose first `durable` bytes are
+    /// durable. Called under the append lock once everything written to
+    /// the old generation is durable and published, so nothing is pending.
+    pub(crate) fn switch(&self, generation: u64, durable: u64, last_seq: u64) {
+        let mut st = self.state.lock();
+        debug_assert!(st.pending.is_empty() && !st.syncing && st.failure.is_none());
+        st.generation = generation;
+        st.durable = durable;
+        st.published = (durable, last_seq);
+        drop(st);
+        self.cv.notify_all();
+    }
+
+    /// Returns once every byte before `end` of log `generation` is durable,
+    /// syncing if no one else is. `written` is the end of the bytes handed
+    /// to the OS. A generation already switched away from was durable
+    /// before the switch.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn wait_durable<F: VfsFile>(
         &self,
         end: u64,
+        generation: u64,
         written: &AtomicU64,
         file: &F,
         path: &Path,
@@ -92,7 +112,7 @@ impl GroupCommit {
     ) -> Result<()> {
         let mut st = self.state.lock();
         loop {
-            if st.durable >= end {
+            if st.durable >= end || st.generation != generation {
                 return Ok(());
             }
             if let Some((errno, msg)) = &st.failure {

@@ -9,7 +9,8 @@ mod reader;
 
 pub(crate) use appender::Appender;
 pub(crate) use file::{
-    create_log, find_current_log, read_header, write_fresh_header, CurrentLog, HeaderState,
+    create_log, find_current_log, new_header, read_header, write_fresh_header, CurrentLog,
+    HeaderState,
 };
 pub(crate) use group_commit::{GroupCommit, IndexOp};
 pub(crate) use poison::Poison;

@@ -4,6 +4,7 @@
 //! writes the snapshot and makes it current. A failure never fails the
 //! write that triggered it: it is counted, and its message kept, in stats.
 
+use super::logs::LogFile;
 use crate::error::{Error, Result};
 use crate::format::names::snapshot_file_name;
 use crate::log::Poison;
@@ -84,8 +85,10 @@ pub(crate) fn install<V: Vfs>(
 pub(crate) struct Job<V: Vfs> {
     pub(crate) vfs: V,
     pub(crate) dir: PathBuf,
-    pub(crate) log_path: PathBuf,
-    pub(crate) file: Arc<V::File>,
+    /// The log the snapshot describes.
+    pub(crate) log: Arc<LogFile<V::File>>,
+    /// The store's current generation.
+    pub(crate) generation: Arc<AtomicU64>,
     pub(crate) poison: Arc<Poison>,
     pub(crate) current: Arc<AtomicU64>,
     pub(crate) lock: Arc<Mutex<()>>,
@@ -97,8 +100,14 @@ impl<V: Vfs> Job<V> {
     pub(crate) fn run(self, snap: Snapshot, sync_log: bool) {
         let r = {
             let _one_at_a_time = self.lock.lock();
-            self.sync_log(sync_log)
-                .and_then(|()| install(&self.vfs, &self.dir, &self.current, &snap))
+            if self.generation.load(Ordering::Acquire) != self.log.generation {
+                // A compaction replaced the log meanwhile (and the compacted
+                // log replays quickly): this snapshot describes nothing now.
+                Ok(self.current.load(Ordering::Acquire))
+            } else {
+                self.sync_log(sync_log)
+                    .and_then(|()| install(&self.vfs, &self.dir, &self.current, &snap))
+            }
         };
         self.auto.finish(r);
     }
@@ -107,9 +116,9 @@ impl<V: Vfs> Job<V> {
         if !needed {
             return Ok(());
         }
-        self.file.sync_data().map_err(|e| {
+        self.log.file.sync_data().map_err(|e| {
             // The same rule as every fdatasync: a failure poisons the handle.
-            let err = Error::io("fdatasync", &self.log_path, None, e);
+            let err = Error::io("fdatasync", &self.log.path, None, e);
             self.poison.set(err.to_string());
             err
         })

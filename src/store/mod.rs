@@ -4,15 +4,19 @@
 mod auto_snapshot;
 mod batch;
 mod changes;
+mod compact;
 mod iter;
+mod logs;
 mod open;
 mod options;
+mod read;
 mod report;
 mod verify;
 
 use auto_snapshot::AutoSnapshots;
 pub use batch::{BatchOp, WriteBatch};
 pub use changes::{Change, ChangeCursor, Changes};
+pub use compact::CompactReport;
 pub use iter::{Cursor, Iter};
 pub use options::{
     Durability, Options, RecoveryMode, DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD,
@@ -24,11 +28,11 @@ pub use verify::{verify, StoreVerification};
 use crate::error::{Error, Result};
 use crate::format::{encode_record, RecordType, RECORD_HEADER_LEN};
 use crate::index::{Entry, Index};
-use crate::log::{verify_record, Appender, GroupCommit, IndexOp, Poison};
+use crate::log::{Appender, GroupCommit, IndexOp, Poison};
 use crate::snapshot::Snapshot;
-use crate::vfs::{StdVfs, Vfs, VfsFile};
-use parking_lot::Mutex;
-use std::io;
+use crate::vfs::{StdVfs, Vfs};
+use logs::{LogFile, LogSet};
+use parking_lot::{Mutex, RwLock};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,10 +46,15 @@ use std::sync::Arc;
 pub struct Store<V: Vfs = StdVfs> {
     vfs: V,
     dir: PathBuf,
-    generation: u64,
-    log_path: PathBuf,
-    file: Arc<V::File>,
-    log_id: u64,
+    /// The open log generations. Replaced (under the append lock) only when
+    /// a compaction switches generations.
+    logs: RwLock<Arc<LogSet<V::File>>>,
+    /// Bumped at every switch of generations: a reader whose lookup and
+    /// read straddle two switches sees it change and looks up again.
+    switches: AtomicU64,
+    /// The current generation, for background jobs that must not install
+    /// work done on a generation a compaction has replaced.
+    generation: Arc<AtomicU64>,
     opts: Options,
     index: Index,
     appender: Mutex<Appender>,
@@ -153,9 +162,8 @@ impl<V: Vfs> Store<V> {
         if ops.len() == 0 {
             return Ok(0);
         }
-        let odd_gen = self.generation & 1 == 1;
-        self.append_with(what, |ap, log_id, _| {
-            Ok(batch::encode_ops(ap, log_id, odd_gen, ops))
+        self.append_with(what, |ap, log, _| {
+            Ok(batch::encode_ops(ap, log.log_id, log.odd(), ops))
         })
     }
 
@@ -167,44 +175,14 @@ impl<V: Vfs> Store<V> {
 
     /// `delete`, returning the sequence number of the tombstone.
     pub fn delete_seq(&self, id: u64) -> Result<u64> {
-        self.append_with("delete", |ap, log_id, index| {
+        self.append_with("delete", |ap, log, index| {
             if index.get(id).is_none() {
                 return Err(Error::NotFound { id });
             }
             let s = ap.take_seq();
-            encode_record(&mut ap.scratch, log_id, RecordType::Delete, s, id, &[]);
+            encode_record(&mut ap.scratch, log.log_id, RecordType::Delete, s, id, &[]);
             Ok(vec![IndexOp::Delete { id }])
         })
-    }
-
-    /// The payload of `id`, CRC-checked.
-    pub fn retrieve(&self, id: u64) -> Result<Vec<u8>> {
-        let e = self.lookup(id)?;
-        let mut out = vec![0u8; e.len as usize];
-        self.read_record(id, e, &mut out)?;
-        Ok(out)
-    }
-
-    /// Copies the payload of `id` into `buf` and returns its length. If
-    /// `buf` is too small, returns `BufferTooSmall` (with the length needed)
-    /// without reading the payload.
-    pub fn retrieve_into(&self, id: u64, buf: &mut [u8]) -> Result<usize> {
-        let e = self.lookup(id)?;
-        let len = e.len as usize;
-        if buf.len() < len {
-            return Err(Error::BufferTooSmall {
-                id,
-                needed: len,
-                capacity: buf.len(),
-            });
-        }
-        self.read_record(id, e, &mut buf[..len])?;
-        Ok(len)
-    }
-
-    /// The payload length of `id`, from the index (nothing is read).
-    pub fn payload_len(&self, id: u64) -> Result<usize> {
-        Ok(self.lookup(id)?.len as usize)
     }
 
     /// Makes every write acknowledged so far durable (fdatasync), whatever
@@ -213,12 +191,13 @@ impl<V: Vfs> Store<V> {
         if self.opts.read_only() {
             return Ok(());
         }
-        let end = {
+        let (log, end) = {
             let mut ap = self.appender.lock();
-            self.flush_buffer(&mut ap)?;
-            ap.end
+            let log = self.current();
+            self.flush_buffer(&mut ap, &log)?;
+            (log, ap.end)
         };
-        self.wait_durable(end)
+        self.wait_durable(&log, end)
     }
 
     /// Writes a snapshot of the index, so that the next open replays only
@@ -233,21 +212,22 @@ impl<V: Vfs> Store<V> {
         self.sync()?;
         let snap = {
             let mut ap = self.appender.lock();
+            let log = self.current();
             // Records written since: flush and sync them too (under the
             // append lock, so the index copy matches the position exactly;
             // group commit publishes without taking this lock).
-            self.flush_buffer(&mut ap)?;
-            self.wait_durable(ap.end)?;
-            self.snapshot_of(ap.end, ap.next_seq - 1)
+            self.flush_buffer(&mut ap, &log)?;
+            self.wait_durable(&log, ap.end)?;
+            self.snapshot_of(&log, ap.end, ap.next_seq - 1)
         };
         auto_snapshot::install(&self.vfs, &self.dir, &self.snapshot_position, &snap)?;
         Ok(snap.position)
     }
 
-    fn snapshot_of(&self, position: u64, last_seq: u64) -> Snapshot {
+    fn snapshot_of(&self, log: &LogFile<V::File>, position: u64, last_seq: u64) -> Snapshot {
         Snapshot {
-            log_id: self.log_id,
-            generation: self.generation,
+            log_id: log.log_id,
+            generation: log.generation,
             position,
             last_seq,
             entries: self.index.entries(),
@@ -270,23 +250,25 @@ impl<V: Vfs> Store<V> {
 
     fn start_auto_snapshot(&self) -> Result<()> {
         let fsync = self.opts.durability() == Durability::Fsync;
-        let snap = {
+        let (log, snap) = {
             let mut ap = self.appender.lock();
+            let log = self.current();
             // Buffered records reach the OS (a write, not an fsync).
-            self.flush_buffer(&mut ap)?;
+            self.flush_buffer(&mut ap, &log)?;
             let own_end = (ap.end, ap.next_seq - 1);
             // Under Fsync the index holds the published (durable) prefix;
             // otherwise every record written so far.
-            self.commit.quiesced(|published| {
+            let snap = self.commit.quiesced(|published| {
                 let (position, last_seq) = if fsync { published } else { own_end };
-                self.snapshot_of(position, last_seq)
-            })
+                self.snapshot_of(&log, position, last_seq)
+            });
+            (log, snap)
         };
         let job = auto_snapshot::Job {
             vfs: self.vfs.clone(),
             dir: self.dir.clone(),
-            log_path: self.log_path.clone(),
-            file: self.file.clone(),
+            log,
+            generation: self.generation.clone(),
             poison: self.poison.clone(),
             current: self.snapshot_position.clone(),
             lock: self.snapshot_lock.clone(),
@@ -386,15 +368,18 @@ impl<V: Vfs> Store<V> {
     fn append_with(
         &self,
         what: &str,
-        encode: impl FnOnce(&mut Appender, u64, &Index) -> Result<Vec<IndexOp>>,
+        encode: impl FnOnce(&mut Appender, &LogFile<V::File>, &Index) -> Result<Vec<IndexOp>>,
     ) -> Result<u64> {
         self.check_writable(what)?;
         let mut ap = self.appender.lock();
         self.poison.check()?;
+        // Stable while the append lock is held: only a compaction, holding
+        // it, switches generations.
+        let log = self.current();
         ap.scratch.clear();
-        let ops = encode(&mut ap, self.log_id, &self.index)?;
+        let ops = encode(&mut ap, &log, &self.index)?;
         let buffered = self.opts.durability() == Durability::None;
-        ap.append(&*self.file, &self.log_path, buffered, &self.poison)?;
+        ap.append(&log.file, &log.path, buffered, &self.poison)?;
         let end = ap.end;
         let seq = ap.next_seq - 1;
         // Under Fsync the changes are queued before `written` moves past
@@ -411,7 +396,7 @@ impl<V: Vfs> Store<V> {
         match unqueued {
             None => {
                 drop(ap);
-                self.wait_durable(end)?;
+                self.wait_durable(&log, end)?;
             }
             Some(ops) => {
                 ops.iter().for_each(|op| self.publish(op));
@@ -424,19 +409,34 @@ impl<V: Vfs> Store<V> {
 
     /// Under the append lock: refuses a poisoned handle, then hands the
     /// `Durability::None` buffer to the OS and records how far that reached.
-    fn flush_buffer(&self, ap: &mut Appender) -> Result<()> {
+    fn flush_buffer(&self, ap: &mut Appender, log: &LogFile<V::File>) -> Result<()> {
         self.poison.check()?;
-        ap.flush(&*self.file, &self.log_path, &self.poison)?;
+        ap.flush(&log.file, &log.path, &self.poison)?;
         self.written.store(ap.flushed_end(), Ordering::Release);
         Ok(())
     }
 
-    fn wait_durable(&self, end: u64) -> Result<()> {
+    /// The current generation's log. Under the append lock it stays
+    /// current until the lock is released.
+    fn current(&self) -> Arc<LogFile<V::File>> {
+        self.logs.read().current.clone()
+    }
+
+    /// Both open generations, for a reader.
+    fn logs(&self) -> Arc<LogSet<V::File>> {
+        self.logs.read().clone()
+    }
+
+    /// Waits until `log` is durable up to `end` (immediately if a
+    /// compaction has replaced it: a switch makes everything before it
+    /// durable first).
+    fn wait_durable(&self, log: &LogFile<V::File>, end: u64) -> Result<()> {
         self.commit.wait_durable(
             end,
+            log.generation,
             &self.written,
-            &*self.file,
-            &self.log_path,
+            &log.file,
+            &log.path,
             &self.poison,
             |op| self.publish(op),
         )
@@ -502,97 +502,25 @@ impl<V: Vfs> Store<V> {
     /// A point-in-time list of the live entries, sorted by id: the state
     /// after some prefix of the acknowledged writes, whatever writers do
     /// meanwhile. Writers wait only while the index is copied.
-    pub fn cursor(&self) -> Cursor {
-        let mut entries = {
-            let _ap = self.appender.lock();
-            self.commit.quiesced(|_| self.index.entries())
+    pub fn cursor(&self) -> Cursor<V> {
+        let fsync = self.opts.durability() == Durability::Fsync;
+        let (logs, seq, mut entries) = {
+            let ap = self.appender.lock();
+            let own = ap.next_seq - 1;
+            // Under Fsync the index holds the published prefix.
+            let (seq, entries) = self.commit.quiesced(|(_, published)| {
+                (if fsync { published } else { own }, self.index.entries())
+            });
+            (self.logs(), seq, entries)
         };
         entries.sort_unstable_by_key(|e| e.0);
-        Cursor::new(entries)
+        Cursor::new(logs, seq, entries)
     }
 
     /// Iterates over the live entries at one point in time, in id order,
     /// each payload CRC-checked as it is read.
     pub fn iter(&self) -> Iter<'_, V> {
         Iter::new(self, self.cursor())
-    }
-
-    /// Reads the payload an entry of a cursor points at (verified).
-    pub(crate) fn read_entry(&self, id: u64, e: Entry, out: &mut Vec<u8>) -> Result<()> {
-        if e.damaged {
-            return Err(self.damaged_error(id, e));
-        }
-        out.clear();
-        out.resize(e.len as usize, 0);
-        self.read_record(id, e, out)
-    }
-
-    fn lookup(&self, id: u64) -> Result<Entry> {
-        match self.index.get(id) {
-            None => Err(Error::NotFound { id }),
-            Some(e) if e.damaged => Err(self.damaged_error(id, e)),
-            Some(e) => Ok(e),
-        }
-    }
-
-    /// The error for an id whose newest record `Salvage` found damaged: the
-    /// record is read again so the message carries its CRCs.
-    fn damaged_error(&self, id: u64, e: Entry) -> Error {
-        let mut scratch = vec![0u8; e.len as usize];
-        let found = match self.read_record(id, e, &mut scratch) {
-            Err(Error::Corruption { detail, .. }) => detail,
-            Err(other) => format!("re-reading it failed: {other}"),
-            Ok(()) => "it reads back intact now, but was not at open".to_owned(),
-        };
-        Error::corruption(
-            &self.log_path,
-            e.offset,
-            format!("id {id} is damaged (its newest record failed its check at the SALVAGE open): {found}"),
-        )
-    }
-
-    /// Reads the record of `id` into `out`, verified. On failure `out` holds
-    /// zeros.
-    fn read_record(&self, id: u64, e: Entry, out: &mut [u8]) -> Result<()> {
-        let mut head = [0u8; RECORD_HEADER_LEN];
-        let r = self.read_record_unchecked(id, e, &mut head, out);
-        if r.is_err() {
-            // Never leave unverified bytes where a caller may read them.
-            out.fill(0);
-        }
-        r
-    }
-
-    fn read_record_unchecked(
-        &self,
-        id: u64,
-        e: Entry,
-        head: &mut [u8; RECORD_HEADER_LEN],
-        out: &mut [u8],
-    ) -> Result<()> {
-        let record_end = e.offset + RECORD_HEADER_LEN as u64 + u64::from(e.len);
-        if record_end > self.written.load(Ordering::Acquire) {
-            let ap = self.appender.lock();
-            let base = ap.flushed_end();
-            if e.offset >= base {
-                let at = (e.offset - base) as usize;
-                let rec = &ap.buffer[at..at + RECORD_HEADER_LEN + out.len()];
-                head.copy_from_slice(&rec[..RECORD_HEADER_LEN]);
-                out.copy_from_slice(&rec[RECORD_HEADER_LEN..]);
-                return verify_record(&self.log_path, self.log_id, id, e.offset, head, out);
-            }
-        }
-        self.file
-            .read_exact_at2(head, out, e.offset)
-            .map_err(|err| match err.kind() {
-                io::ErrorKind::UnexpectedEof => Error::corruption(
-                    &self.log_path,
-                    e.offset,
-                    format!("record of id {id} extends past the end of the log"),
-                ),
-                _ => Error::io("read", &self.log_path, Some(e.offset), err),
-            })?;
-        verify_record(&self.log_path, self.log_id, id, e.offset, head, out)
     }
 
     fn shutdown(&self) -> Result<()> {
@@ -616,7 +544,7 @@ impl<V: Vfs> std::fmt::Debug for Store<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("dir", &self.dir)
-            .field("log", &self.log_path)
+            .field("log", &self.current().path)
             .field("position", &self.log_position())
             .finish_non_exhaustive()
     }

@@ -1,9 +1,12 @@
 //! Opening a store: directory, lock, log file, replay, tail cut.
 
 use super::batch::remove_range;
+use super::logs::{LogFile, LogSet};
 use super::{OpenReport, Options, Store, TornTail};
 use crate::error::{Error, Result};
-use crate::format::names::{FIRST_GENERATION, LOCK_FILE};
+use crate::format::names::{
+    parse_log_file_name, parse_log_temp_file_name, FIRST_GENERATION, LOCK_FILE,
+};
 use crate::format::{FileHeader, FILE_HEADER_LEN};
 use crate::index::{Entry, Index};
 use crate::log::{
@@ -13,7 +16,7 @@ use crate::log::{
 use crate::recovery::{replay, save_and_cut, ReplayOp, ReplayStart};
 use crate::snapshot::{self, Snapshot};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -86,14 +89,15 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     };
     report.log_path = log_path.clone();
 
-    let index = Index::default();
     let mut file_len = file_len(&file, &log_path)?;
-    let (end, next_seq, log_id) = match header {
+    let mut index = Index::for_log_len(file_len);
+    let (end, next_seq, log_id, folded_seq) = match header {
         // A read-only open of a log still being created: an empty store.
-        None => (file_len, 1, 0),
+        None => (file_len, 1, 0, 0),
         Some(h) => {
             let start = match pick_snapshot(&vfs, dir, &h, file_len, read_only, &mut report)? {
                 Some(snap) => {
+                    index = Index::with_capacity(snap.entries.len());
                     for (id, e) in &snap.entries {
                         index.insert(*id, *e);
                     }
@@ -125,6 +129,16 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                     ),
                 ));
             }
+            if h.folded_seq >= MAX_SEQ {
+                return Err(Error::corruption(
+                    &log_path,
+                    40,
+                    format!(
+                        "the header's folded sequence number is {}, which walstore never writes",
+                        h.folded_seq
+                    ),
+                ));
+            }
             report.records_replayed = r.records;
             report.damaged_records = r.damaged;
             if r.torn_tail {
@@ -150,9 +164,15 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                     saved_to,
                 });
             }
-            (r.valid_end, r.max_seq + 1, h.log_id)
+            // A compacted log may hold no record above the folded number
+            // (everything was deleted), yet numbering goes on above it.
+            let next_seq = r.max_seq.max(h.folded_seq) + 1;
+            (r.valid_end, next_seq, h.log_id, h.folded_seq)
         }
     };
+    if !read_only {
+        remove_leftovers(&vfs, dir, generation)?;
+    }
     if !read_only {
         // What replay accepted, and the removal of stale snapshots, become
         // durable before anything is built on it: a previous process may have crashed with it only in the page
@@ -169,18 +189,25 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     debug_assert!(read_only || end == file_len);
     report.duration = started.elapsed();
 
+    let log = LogFile {
+        file,
+        path: log_path,
+        log_id,
+        generation,
+        folded_seq,
+    };
     Ok(Store {
         vfs,
-        generation,
+        logs: RwLock::new(Arc::new(LogSet::new(log))),
+        switches: AtomicU64::new(0),
+        generation: Arc::new(AtomicU64::new(generation)),
         snapshot_lock: Arc::new(Mutex::new(())),
         auto: Arc::default(),
         live_bytes: AtomicU64::new(index.entries().iter().map(|(_, e)| u64::from(e.len)).sum()),
         dir: dir.to_owned(),
-        log_path,
-        log_id,
         index,
         appender: Mutex::new(Appender::new(end, next_seq, opts.write_buffer())),
-        commit: GroupCommit::new(end, next_seq - 1),
+        commit: GroupCommit::new(generation, end, next_seq - 1),
         written: AtomicU64::new(end),
         position: AtomicU64::new(end),
         snapshot_position: Arc::new(AtomicU64::new(
@@ -192,7 +219,6 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         report,
         closed: AtomicBool::new(read_only),
         opts: opts.clone(),
-        file: Arc::new(file),
         _lock: lock,
     })
 }
@@ -272,6 +298,31 @@ fn apply(index: &Index, generation: u64, op: ReplayOp) {
             );
         }
     }
+}
+
+/// Removes what an interrupted compaction leaves: an unfinished next
+/// generation (never renamed into place), or the generations before the
+/// current one (renamed, but not yet removed). The current log has been
+/// replayed by now, and a compaction renames its output into place only
+/// once complete and durable, so they hold nothing the current log lacks.
+/// The directory fsync at the end of open makes the removals durable.
+fn remove_leftovers<V: Vfs>(vfs: &V, dir: &Path, current: u64) -> Result<()> {
+    let names = vfs
+        .list_dir(dir)
+        .map_err(|e| Error::io("list", dir, None, e))?;
+    for name in names {
+        let stale = match (parse_log_file_name(&name), parse_log_temp_file_name(&name)) {
+            (Some(g), _) => g < current,
+            (_, Some(_)) => true,
+            _ => false,
+        };
+        if stale {
+            let p = dir.join(&name);
+            vfs.remove_file(&p)
+                .map_err(|e| Error::io("remove compaction leftover", &p, None, e))?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn file_len<F: VfsFile>(file: &F, path: &Path) -> Result<u64> {

@@ -11,7 +11,9 @@ pub(crate) mod sys;
 use std::io;
 use std::path::Path;
 
-pub use fault::{FaultKind, FaultVfs, Op};
+pub use fault::{
+    CrashPolicy, CrashReport, CrashRng, DirOutcome, FaultKind, FaultVfs, FileCrash, FileOutcome, Op,
+};
 pub use std_fs::{StdFile, StdVfs};
 
 /// How to open a file. Every mode opens with `O_CLOEXEC`.
