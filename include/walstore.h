@@ -424,9 +424,12 @@ wal_status wal_delete_seq(wal_t *w, uint64_t id, uint64_t *seq);
  Under WAL_DURABILITY_NONE it first hands the write buffer to the OS, as
  `wal_sync` does (a failure there poisons the handle).
 
- Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w` or `out`); WAL_CORRUPTION
- (a damaged header before the start); WAL_IO or WAL_NO_SPACE;
- WAL_POISONED.
+ Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w` or `out`); WAL_COMPACTED
+ (`from_seq` is at or below the last sequence number a compaction folded
+ away; the message names the first one available: copy the store with
+ `wal_iter_open`, then follow from `wal_iter_seq` + 1); WAL_CORRUPTION (a
+ damaged header before the start); WAL_IO or WAL_NO_SPACE; WAL_POISONED.
+ A cursor opened before a compaction reads on after it.
 
  # Safety
  `w` is NULL or a live handle that outlives the cursor; `out` is NULL or
@@ -466,6 +469,89 @@ wal_status wal_changes_next(wal_changes_t *c,
  `c` is NULL or an unfreed pointer from `wal_changes_open`.
  */
 void wal_changes_free(wal_changes_t *c);
+
+/*
+ Rewrites the live records into a new log generation and switches to it
+ with one rename, reclaiming the space of overwritten and deleted
+ payloads. Readers go on throughout, from any thread; writers wait only
+ while the index is copied and for the final switch (records written
+ meanwhile are carried over). A crash at any point leaves the old
+ generation or the new one, whole; the next open removes the other.
+ Ids a SALVAGE open found damaged stay damaged. Change cursors can then
+ start only above the last sequence number written before the
+ compaction (`wal_changes_open` gives WAL_COMPACTED below it).
+
+ Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w`, a read-only handle);
+ WAL_CORRUPTION (a live record fails its check: nothing changes, the
+ damaged id still reads as corrupt); WAL_IO or WAL_NO_SPACE (the store
+ goes on with its old log, except after a failed fsync of the directory
+ following the rename, which poisons the handle); WAL_POISONED.
+
+ # Safety
+ `w` is NULL or a live handle.
+ */
+wal_status wal_compact(wal_t *w);
+
+/*
+ Sets `*out` to the current log generation: 1 for a new store, one more
+ after each compaction. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL
+ `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_generation(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the number of automatic compactions completed since the
+ open. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_auto_compactions(const wal_t *w, uint64_t *out);
+
+/*
+ Sets `*out` to the number of automatic compactions that failed since the
+ open. A failed automatic compaction never fails the write that started
+ it. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `w` or `out`.
+
+ # Safety
+ `w` is NULL or a live handle; `out` is NULL or writable.
+ */
+wal_status wal_stat_auto_compaction_failures(const wal_t *w, uint64_t *out);
+
+/*
+ Copies the message of the last failed automatic snapshot into `buf`
+ (capacity `cap`, NUL-terminated) and sets `*out_len` to its length
+ without the NUL. If `cap` is too small (it must hold the NUL too),
+ returns WAL_BUFFER_TOO_SMALL and sets `*out_len` to the length needed,
+ NUL excluded; `buf` may be NULL when `cap` is 0.
+
+ Returns WAL_OK; WAL_NOT_FOUND (no automatic snapshot has failed since
+ the open); WAL_BUFFER_TOO_SMALL; WAL_INVALID_ARGUMENT (NULL `w` or
+ `out_len`, NULL `buf` with `cap` > 0).
+
+ # Safety
+ `w` is NULL or a live handle; a non-NULL `buf` has `cap` writable bytes;
+ `out_len` is NULL or writable.
+ */
+wal_status wal_stat_last_auto_snapshot_error(const wal_t *w,
+                                             uint8_t *buf,
+                                             size_t cap,
+                                             size_t *out_len);
+
+/*
+ As `wal_stat_last_auto_snapshot_error`, for the last failed automatic
+ compaction.
+
+ # Safety
+ As `wal_stat_last_auto_snapshot_error`.
+ */
+wal_status wal_stat_last_auto_compaction_error(const wal_t *w,
+                                               uint8_t *buf,
+                                               size_t cap,
+                                               size_t *out_len);
 
 /*
  Opens (creating if needed, unless read-only) the store in directory
@@ -762,6 +848,17 @@ wal_status wal_iter_next(wal_iter_t *it,
                          size_t *len);
 
 /*
+ Sets `*seq` to the sequence number of the last write the cursor's
+ entries reflect (0 for none): a replica that copies them follows the
+ store with `wal_changes_open(w, *seq + 1, ...)`. Returns WAL_OK, or
+ WAL_INVALID_ARGUMENT for NULL `it` or `seq`.
+
+ # Safety
+ `it` is NULL or a live cursor; `seq` is NULL or writable.
+ */
+wal_status wal_iter_seq(const wal_iter_t *it, uint64_t *seq);
+
+/*
  Frees a cursor. NULL is a no-op.
 
  # Safety
@@ -836,6 +933,23 @@ wal_status wal_options_set_read_only(wal_options *opts, bool read_only);
  `opts` is NULL or a live pointer from `wal_options_new`.
  */
 wal_status wal_options_set_snapshot_threshold(wal_options *opts, uint64_t bytes);
+
+/*
+ Sets when a compaction starts by itself, in the background: when a
+ write leaves the log at least `min_log_bytes` long with at least
+ `dead_ratio` of its record bytes dead (overwritten payloads, deleted
+ ids, tombstones). The defaults are 0.5 and 64 MiB. `dead_ratio` 0 turns
+ automatic compaction off. A failed automatic compaction never fails the
+ write that started it; see `wal_stat_auto_compaction_failures`.
+ Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts` or a ratio
+ outside [0, 1) (the options are then unchanged).
+
+ # Safety
+ `opts` is NULL or a live pointer from `wal_options_new`.
+ */
+wal_status wal_options_set_auto_compact(wal_options *opts,
+                                        double dead_ratio,
+                                        uint64_t min_log_bytes);
 
 /*
  Turns automatic snapshots on (the default) or off. On, the write that

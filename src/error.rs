@@ -39,6 +39,16 @@ pub enum Error {
         capacity: usize,
     },
 
+    /// A caller's buffer cannot hold a message (with its NUL).
+    #[error(
+        "buffer too small for the {what}: it needs {needed} bytes, the buffer holds {capacity}"
+    )]
+    MessageTooLong {
+        what: &'static str,
+        needed: usize,
+        capacity: usize,
+    },
+
     /// An operating-system call failed. `ENOSPC` is reported as
     /// [`ErrorKind::NoSpace`] so that callers can tell a full disk apart.
     #[error("{op} {}{}: {source}", path.display(), offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
@@ -86,7 +96,9 @@ impl Error {
         match self {
             Error::NotFound { .. } | Error::NothingToReport(_) => ErrorKind::NotFound,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Error::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
+            Error::BufferTooSmall { .. } | Error::MessageTooLong { .. } => {
+                ErrorKind::BufferTooSmall
+            }
             Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
                 ErrorKind::NoSpace
             }

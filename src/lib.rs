@@ -22,6 +22,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use store::{
     verify, BatchOp, Change, ChangeCursor, Changes, CompactReport, Cursor, Durability, Iter,
     OpenReport, Options, RecoveryMode, Stats, Store, StoreVerification, TornTail, WriteBatch,
-    DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD, MAX_PAYLOAD_LIMIT,
+    DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_LOG_BYTES, DEFAULT_MAX_PAYLOAD,
+    DEFAULT_SNAPSHOT_THRESHOLD, MAX_PAYLOAD_LIMIT,
 };
 pub use version::{VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH, VERSION_STRING};

@@ -456,7 +456,7 @@ fn leftovers_of_an_interrupted_compaction_are_removed_at_open() {
 }
 
 #[test]
-fn read_only_and_poisoned_handles_refuse_to_compact() {
+fn read_only_handles_refuse_to_compact() {
     let t = tmp();
     Store::open(t.path(), &opts(Durability::Flush))
         .unwrap()
@@ -559,4 +559,90 @@ fn readers_and_writers_during_compactions_see_exact_values() {
         let s = Store::open(t.path(), &opts(d)).unwrap();
         assert_state(&s, &want, 0..ids + 2);
     }
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "timed out"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn compaction_starts_by_itself_past_the_dead_ratio() {
+    let t = tmp();
+    let mut o = opts(Durability::Flush);
+    o.set_auto_compact(0.6, 2 << 20).unwrap();
+    let s = Store::open(t.path(), &o).unwrap();
+    let mut want = Model::new();
+    let payload = |id: u64, v: u64| {
+        let mut p = value(id, v);
+        p.resize(1000, b'x');
+        p
+    };
+    // 200 ids of 1 KB: 200 KB live. Overwriting them 12 times makes about
+    // 2.4 MB of log, over 90% of it dead.
+    for v in 0..12u64 {
+        for id in 0..200u64 {
+            s.store(id, &payload(id, v)).unwrap();
+            want.insert(id, payload(id, v));
+        }
+    }
+    wait_for(|| s.stats().auto_compactions >= 1);
+    let st = s.stats();
+    assert_eq!(st.auto_compaction_failures, 0);
+    assert_eq!(st.last_auto_compaction_error, None);
+    assert!(st.generation >= 2);
+    assert!(st.log_bytes < 1 << 20, "{st:?}");
+    assert_state(&s, &want, 0..205);
+    drop(s);
+    let s = Store::open(t.path(), &o).unwrap();
+    assert_state(&s, &want, 0..205);
+
+    // Off: the same writes never compact.
+    let t = tmp();
+    let mut o = opts(Durability::Flush);
+    o.set_auto_compact(0.0, 0).unwrap();
+    let s = Store::open(t.path(), &o).unwrap();
+    for v in 0..12u64 {
+        for id in 0..200u64 {
+            s.store(id, &payload(id, v)).unwrap();
+        }
+    }
+    assert_eq!((s.stats().auto_compactions, s.stats().generation), (0, 1));
+}
+
+#[test]
+fn closing_during_an_automatic_compaction_loses_nothing() {
+    for round in 0..5u64 {
+        let t = tmp();
+        let mut o = opts(Durability::None);
+        o.set_auto_compact(0.3, 1 << 20).unwrap();
+        let s = Store::open(t.path(), &o).unwrap();
+        let mut want = Model::new();
+        for v in 0..(20 + round) {
+            for id in 0..500u64 {
+                s.store(id, &value(id, v)).unwrap();
+                want.insert(id, value(id, v));
+            }
+        }
+        s.close().unwrap();
+        let s = Store::open(t.path(), &o).unwrap();
+        assert_state(&s, &want, 0..505);
+        single_log(t.path());
+    }
+}
+
+/// The directory holds one log and no unfinished one.
+fn single_log(dir: &Path) {
+    let logs: Vec<String> = files(dir)
+        .into_iter()
+        .filter(|n| n.starts_with("wal-") && n.contains(".log"))
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].ends_with(".log"), "{logs:?}");
 }

@@ -239,3 +239,24 @@ fn a_failed_step_of_a_compaction_loses_nothing() {
     );
     assert!(went_on > 0 && poisoned > 0 && cleanup_only > 0);
 }
+
+#[test]
+fn a_poisoned_handle_refuses_to_compact_and_reads_on() {
+    let t = tmp();
+    let vfs = FaultVfs::new();
+    let (s, want) = populate(&vfs, t.path());
+    vfs.fail_nth(Op::SyncData, 1, FaultKind::Errno(libc::EIO));
+    assert_eq!(s.store(77, b"lost?").unwrap_err().kind(), ErrorKind::Io);
+    vfs.clear();
+    let e = s.compact().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Poisoned);
+    assert!(
+        e.to_string()
+            .starts_with("handle is poisoned and refuses writes"),
+        "{e}"
+    );
+    let got: Model = s.iter().map(|r| r.unwrap()).collect();
+    assert_eq!(got, want);
+    drop(s);
+    assert_eq!(single_generation(t.path()), 1);
+}

@@ -116,9 +116,12 @@ pub struct wal_changes_t {
 /// Under WAL_DURABILITY_NONE it first hands the write buffer to the OS, as
 /// `wal_sync` does (a failure there poisons the handle).
 ///
-/// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w` or `out`); WAL_CORRUPTION
-/// (a damaged header before the start); WAL_IO or WAL_NO_SPACE;
-/// WAL_POISONED.
+/// Returns WAL_OK; WAL_INVALID_ARGUMENT (NULL `w` or `out`); WAL_COMPACTED
+/// (`from_seq` is at or below the last sequence number a compaction folded
+/// away; the message names the first one available: copy the store with
+/// `wal_iter_open`, then follow from `wal_iter_seq` + 1); WAL_CORRUPTION (a
+/// damaged header before the start); WAL_IO or WAL_NO_SPACE; WAL_POISONED.
+/// A cursor opened before a compaction reads on after it.
 ///
 /// # Safety
 /// `w` is NULL or a live handle that outlives the cursor; `out` is NULL or

@@ -97,6 +97,25 @@ pub unsafe extern "C" fn wal_iter_next(
     })
 }
 
+/// Sets `*seq` to the sequence number of the last write the cursor's
+/// entries reflect (0 for none): a replica that copies them follows the
+/// store with `wal_changes_open(w, *seq + 1, ...)`. Returns WAL_OK, or
+/// WAL_INVALID_ARGUMENT for NULL `it` or `seq`.
+///
+/// # Safety
+/// `it` is NULL or a live cursor; `seq` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wal_iter_seq(it: *const wal_iter_t, seq: *mut u64) -> wal_status {
+    guard("wal_iter_seq", || {
+        // SAFETY: a non-NULL it came from wal_iter_open, by contract.
+        let it = unsafe { it.as_ref() }.ok_or_else(|| null_arg("it"))?;
+        check_out(seq, "seq")?;
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(seq, it.cursor.seq()) };
+        Ok(())
+    })
+}
+
 /// Frees a cursor. NULL is a no-op.
 ///
 /// # Safety

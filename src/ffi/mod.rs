@@ -6,6 +6,7 @@
 mod batch;
 mod boundary;
 mod changes;
+mod compact;
 mod handle;
 mod iter;
 mod options;
@@ -15,6 +16,7 @@ mod version;
 
 pub use batch::*;
 pub use changes::*;
+pub use compact::*;
 pub use handle::*;
 pub use iter::*;
 pub use options::*;

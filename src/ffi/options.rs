@@ -197,6 +197,28 @@ pub unsafe extern "C" fn wal_options_set_snapshot_threshold(
     })
 }
 
+/// Sets when a compaction starts by itself, in the background: when a
+/// write leaves the log at least `min_log_bytes` long with at least
+/// `dead_ratio` of its record bytes dead (overwritten payloads, deleted
+/// ids, tombstones). The defaults are 0.5 and 64 MiB. `dead_ratio` 0 turns
+/// automatic compaction off. A failed automatic compaction never fails the
+/// write that started it; see `wal_stat_auto_compaction_failures`.
+/// Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts` or a ratio
+/// outside [0, 1) (the options are then unchanged).
+///
+/// # Safety
+/// `opts` is NULL or a live pointer from `wal_options_new`.
+#[no_mangle]
+pub unsafe extern "C" fn wal_options_set_auto_compact(
+    opts: *mut wal_options,
+    dead_ratio: f64,
+    min_log_bytes: u64,
+) -> wal_status {
+    with_opts("wal_options_set_auto_compact", opts, |o| {
+        o.set_auto_compact(dead_ratio, min_log_bytes).map(drop)
+    })
+}
+
 /// Turns automatic snapshots on (the default) or off. On, the write that
 /// makes `wal_should_snapshot` true starts a snapshot in the background
 /// (writers wait only while the index is copied; a failure is counted by

@@ -20,8 +20,10 @@ const SHARDS: usize = 1 << SHARD_BITS;
 /// Slots of the smallest shard of an index made without a size.
 const FIRST_SLOTS: f64 = 64.0;
 /// Log bytes per live id assumed when sizing an index for a full replay:
-/// a record header (32 bytes) and a payload of about 1 KiB.
-const LOG_BYTES_PER_ID_GUESS: u64 = 1024;
+/// a record header (32 bytes) and a payload of about 224 bytes. Too low a
+/// guess costs growths; too high one reserves address space whose pages
+/// mostly stay unpopulated, bounded by `MAX_ID_GUESS`.
+const LOG_BYTES_PER_ID_GUESS: u64 = 256;
 /// The most ids that guess presizes for (about 24 MB of index).
 const MAX_ID_GUESS: u64 = 1 << 20;
 

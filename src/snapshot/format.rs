@@ -17,14 +17,14 @@
 //!             offset; bit 62 set: the id is damaged), payload length u32 LE
 //! ```
 
-use crate::format::crc::{crc, crc_with_identity};
+use crate::format::crc::{crc, crc_with_identity, identity_hasher};
 use crate::format::header::{le_u32, le_u64};
 use crate::index::Entry;
 
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"WALSSNAP";
 pub const SNAPSHOT_VERSION: u32 = 1;
 pub const SNAPSHOT_HEADER_LEN: usize = 64;
-const ENTRY_LEN: usize = 20;
+pub(crate) const ENTRY_LEN: usize = 20;
 const DAMAGED: u64 = 1 << 62;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,41 @@ impl Snapshot {
     /// Decodes and checks a snapshot file. The error says why it cannot be
     /// used; the caller then replays the whole log instead.
     pub fn decode(b: &[u8]) -> Result<Snapshot, String> {
+        let h = Header::decode(b)?;
+        let body = &b[SNAPSHOT_HEADER_LEN..];
+        h.check_body_len(body.len() as u64)?;
+        let mut crc = identity_hasher(h.log_id);
+        crc.update(body);
+        h.check_entries_crc(crc.finalize())?;
+        let odd_gen = h.odd_gen();
+        Ok(Snapshot {
+            log_id: h.log_id,
+            generation: h.generation,
+            position: h.position,
+            last_seq: h.last_seq,
+            entries: body
+                .chunks_exact(ENTRY_LEN)
+                .map(|c| decode_entry(c, odd_gen))
+                .collect(),
+        })
+    }
+}
+
+/// The first `SNAPSHOT_HEADER_LEN` bytes of a snapshot file, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub log_id: u64,
+    pub generation: u64,
+    pub position: u64,
+    pub last_seq: u64,
+    pub count: u64,
+    entries_crc: u32,
+}
+
+impl Header {
+    /// Checks the magic, the header CRC, the version and the flags of the
+    /// file that starts with `b`.
+    pub(crate) fn decode(b: &[u8]) -> Result<Header, String> {
         if b.len() < SNAPSHOT_HEADER_LEN {
             return Err(format!("{} bytes, shorter than the header", b.len()));
         }
@@ -80,45 +115,59 @@ impl Snapshot {
         if version != SNAPSHOT_VERSION || le_u32(&b[12..16]) != 0 {
             return Err(format!("unknown snapshot version {version} or flags"));
         }
-        let log_id = le_u64(&b[16..24]);
-        let count = le_u64(&b[48..56]);
-        let body = &b[SNAPSHOT_HEADER_LEN..];
-        if count.checked_mul(ENTRY_LEN as u64) != Some(body.len() as u64) {
+        Ok(Header {
+            log_id: le_u64(&b[16..24]),
+            generation: le_u64(&b[24..32]),
+            position: le_u64(&b[32..40]),
+            last_seq: le_u64(&b[40..48]),
+            count: le_u64(&b[48..56]),
+            entries_crc: le_u32(&b[56..60]),
+        })
+    }
+
+    /// Whether `len` bytes of entries follow the header: exactly `count`.
+    pub(crate) fn check_body_len(&self, len: u64) -> Result<(), String> {
+        if self.count.checked_mul(ENTRY_LEN as u64) != Some(len) {
             return Err(format!(
-                "{} bytes of entries do not hold {count} entries",
-                body.len()
+                "{len} bytes of entries do not hold {} entries",
+                self.count
             ));
         }
-        let (expected, actual) = (le_u32(&b[56..60]), crc_with_identity(log_id, &[body]));
+        Ok(())
+    }
+
+    /// Compares the CRC computed over the entries (log identity first, see
+    /// `identity_hasher`) with the one the header records.
+    pub(crate) fn check_entries_crc(&self, actual: u32) -> Result<(), String> {
+        let expected = self.entries_crc;
         if expected != actual {
             return Err(format!(
                 "entries CRC mismatch: expected {expected:#010x}, actual {actual:#010x}"
             ));
         }
-        let generation = le_u64(&b[24..32]);
-        let entries = body
-            .chunks_exact(ENTRY_LEN)
-            .map(|c| {
-                let loc = le_u64(&c[8..16]);
-                (
-                    le_u64(&c[0..8]),
-                    Entry {
-                        offset: loc & !DAMAGED,
-                        len: le_u32(&c[16..20]),
-                        damaged: loc & DAMAGED != 0,
-                        odd_gen: generation & 1 == 1,
-                    },
-                )
-            })
-            .collect();
-        Ok(Snapshot {
-            log_id,
-            generation,
-            position: le_u64(&b[32..40]),
-            last_seq: le_u64(&b[40..48]),
-            entries,
-        })
+        Ok(())
     }
+
+    /// Entries carry no generation bit on disk: they all lie in the log
+    /// generation the snapshot belongs to.
+    pub(crate) fn odd_gen(&self) -> bool {
+        self.generation & 1 == 1
+    }
+}
+
+/// One entry, `ENTRY_LEN` bytes.
+#[inline]
+pub(crate) fn decode_entry(c: &[u8], odd_gen: bool) -> (u64, Entry) {
+    let loc = le_u64(&c[8..16]);
+    (
+        le_u64(&c[0..8]),
+        Entry {
+            offset: loc & !DAMAGED,
+            len: le_u32(&c[16..20]),
+            damaged: loc & DAMAGED != 0,
+            odd_gen,
+        },
+    )
 }
 
 #[cfg(test)]

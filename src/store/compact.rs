@@ -92,6 +92,12 @@ impl<V: Vfs> Store<V> {
 
         let copied = (|| {
             for (id, e) in entries {
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(Error::InvalidArgument(format!(
+                        "compaction of {} abandoned: the store is closing",
+                        self.dir.display()
+                    )));
+                }
                 out.copy_live(self, &logs, &old, id, e)?;
             }
             // What was written meanwhile, up to what is durable now.

@@ -1,6 +1,7 @@
 //! `Store`: the safe Rust API. It owns the log, the index and the locks; the
 //! ffi layer is a thin wrapper over it.
 
+mod auto_compact;
 mod auto_snapshot;
 mod batch;
 mod changes;
@@ -13,14 +14,15 @@ mod read;
 mod report;
 mod verify;
 
+use auto_compact::AutoCompactions;
 use auto_snapshot::AutoSnapshots;
 pub use batch::{BatchOp, WriteBatch};
 pub use changes::{Change, ChangeCursor, Changes};
 pub use compact::CompactReport;
 pub use iter::{Cursor, Iter};
 pub use options::{
-    Durability, Options, RecoveryMode, DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD,
-    MAX_PAYLOAD_LIMIT,
+    Durability, Options, RecoveryMode, DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_LOG_BYTES,
+    DEFAULT_MAX_PAYLOAD, DEFAULT_SNAPSHOT_THRESHOLD, MAX_PAYLOAD_LIMIT,
 };
 pub use report::{OpenReport, Stats, TornTail};
 pub use verify::{verify, StoreVerification};
@@ -44,6 +46,22 @@ use std::sync::Arc;
 /// are positional and never wait for one another or for the append lock
 /// (except to read a record still in the `Durability::None` buffer).
 pub struct Store<V: Vfs = StdVfs> {
+    shared: Arc<Shared<V>>,
+    /// The caller's handle (dropping it closes the store), or a view a
+    /// background job works through.
+    handle: bool,
+}
+
+impl<V: Vfs> std::ops::Deref for Store<V> {
+    type Target = Shared<V>;
+    fn deref(&self) -> &Shared<V> {
+        &self.shared
+    }
+}
+
+/// Everything a store is made of, shared with its background jobs.
+#[doc(hidden)]
+pub struct Shared<V: Vfs> {
     vfs: V,
     dir: PathBuf,
     /// The open log generations. Replaced (under the append lock) only when
@@ -71,6 +89,8 @@ pub struct Store<V: Vfs = StdVfs> {
     snapshot_lock: Arc<Mutex<()>>,
     /// Automatic snapshots taken in the background.
     auto: Arc<AutoSnapshots>,
+    /// Automatic compactions, run in the background.
+    auto_compact: AutoCompactions,
     /// Sum of the payload lengths of the ids in the index.
     live_bytes: AtomicU64,
     poison: Arc<Poison>,
@@ -404,6 +424,7 @@ impl<V: Vfs> Store<V> {
             }
         }
         self.maybe_auto_snapshot();
+        self.maybe_auto_compact();
         Ok(seq)
     }
 
@@ -496,6 +517,10 @@ impl<V: Vfs> Store<V> {
             auto_snapshots: self.auto.taken.load(Ordering::Relaxed),
             auto_snapshot_failures: self.auto.failed.load(Ordering::Relaxed),
             last_auto_snapshot_error: self.auto.last_error.lock().clone(),
+            generation: self.generation.load(Ordering::Acquire),
+            auto_compactions: self.auto_compact.done.load(Ordering::Relaxed),
+            auto_compaction_failures: self.auto_compact.failed.load(Ordering::Relaxed),
+            last_auto_compaction_error: self.auto_compact.last_error.lock().clone(),
         }
     }
 
@@ -527,8 +552,26 @@ impl<V: Vfs> Store<V> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // A compaction in progress sees `closed` and gives up soon.
+        self.auto_compact.join();
         self.auto.join();
         self.sync()
+    }
+
+    /// A second view of the store for a background job; dropping it does
+    /// not close the store.
+    fn job_view(&self) -> Store<V> {
+        Store {
+            shared: self.shared.clone(),
+            handle: false,
+        }
+    }
+
+    pub(crate) fn from_shared(shared: Shared<V>) -> Store<V> {
+        Store {
+            shared: Arc::new(shared),
+            handle: true,
+        }
     }
 }
 
@@ -536,7 +579,9 @@ impl<V: Vfs> Drop for Store<V> {
     fn drop(&mut self) {
         // Best effort for a store dropped without `close`: buffered records
         // still reach the disk. `close` is the way to see the error.
-        let _ = self.shutdown();
+        if self.handle {
+            let _ = self.shutdown();
+        }
     }
 }
 

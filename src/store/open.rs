@@ -1,8 +1,9 @@
 //! Opening a store: directory, lock, log file, replay, tail cut.
 
+use super::auto_compact::AutoCompactions;
 use super::batch::remove_range;
 use super::logs::{LogFile, LogSet};
-use super::{OpenReport, Options, Store, TornTail};
+use super::{OpenReport, Options, Shared, Store, TornTail};
 use crate::error::{Error, Result};
 use crate::format::names::{
     parse_log_file_name, parse_log_temp_file_name, FIRST_GENERATION, LOCK_FILE,
@@ -196,13 +197,14 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         generation,
         folded_seq,
     };
-    Ok(Store {
+    Ok(Store::from_shared(Shared {
         vfs,
         logs: RwLock::new(Arc::new(LogSet::new(log))),
         switches: AtomicU64::new(0),
         generation: Arc::new(AtomicU64::new(generation)),
         snapshot_lock: Arc::new(Mutex::new(())),
         auto: Arc::default(),
+        auto_compact: AutoCompactions::default(),
         live_bytes: AtomicU64::new(index.entries().iter().map(|(_, e)| u64::from(e.len)).sum()),
         dir: dir.to_owned(),
         index,
@@ -220,7 +222,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         closed: AtomicBool::new(read_only),
         opts: opts.clone(),
         _lock: lock,
-    })
+    }))
 }
 
 /// The newest snapshot of this log that passes every check, or `None` for a

@@ -24,6 +24,13 @@ pub const MAX_PAYLOAD_LIMIT: usize = u32::MAX as usize;
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 << 20;
 pub const DEFAULT_SNAPSHOT_THRESHOLD: u64 = 64 << 20;
 pub const DEFAULT_WRITE_BUFFER: usize = 256 << 10;
+/// Automatic compaction, by default: once the log is at least this long...
+pub const DEFAULT_COMPACT_MIN_LOG_BYTES: u64 = 64 << 20;
+/// ...and at least this fraction of its record bytes is dead.
+pub const DEFAULT_COMPACT_DEAD_RATIO: f64 = 0.5;
+
+/// Ratios are kept in millionths, so that `Options` stays `Eq`.
+const RATIO_UNIT: f64 = 1_000_000.0;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -34,6 +41,10 @@ pub struct Options {
     snapshot_threshold: u64,
     auto_snapshot: bool,
     write_buffer: usize,
+    /// Dead-byte ratio in millionths that starts an automatic compaction
+    /// (0: never), and the log length below which none starts.
+    compact_ratio_ppm: u32,
+    compact_min_log_bytes: u64,
 }
 
 impl Default for Options {
@@ -46,6 +57,8 @@ impl Default for Options {
             snapshot_threshold: DEFAULT_SNAPSHOT_THRESHOLD,
             auto_snapshot: true,
             write_buffer: DEFAULT_WRITE_BUFFER,
+            compact_ratio_ppm: (DEFAULT_COMPACT_DEAD_RATIO * RATIO_UNIT) as u32,
+            compact_min_log_bytes: DEFAULT_COMPACT_MIN_LOG_BYTES,
         }
     }
 }
@@ -75,6 +88,16 @@ impl Options {
     }
     pub fn write_buffer(&self) -> usize {
         self.write_buffer
+    }
+    /// The dead-byte ratio and minimum log length that start an automatic
+    /// compaction, or `None` when automatic compaction is off.
+    pub fn auto_compact(&self) -> Option<(f64, u64)> {
+        (self.compact_ratio_ppm != 0).then(|| {
+            (
+                f64::from(self.compact_ratio_ppm) / RATIO_UNIT,
+                self.compact_min_log_bytes,
+            )
+        })
     }
 
     pub fn set_durability(&mut self, d: Durability) -> &mut Self {
@@ -118,6 +141,27 @@ impl Options {
         Ok(self)
     }
 
+    /// Starts a compaction in the background when a write leaves the log at
+    /// least `min_log_bytes` long with at least `dead_ratio` of its record
+    /// bytes dead (default: 0.5 and 64 MiB). `dead_ratio` 0 turns automatic
+    /// compaction off; otherwise it must lie in (0, 1).
+    pub fn set_auto_compact(&mut self, dead_ratio: f64, min_log_bytes: u64) -> Result<&mut Self> {
+        if !(0.0..1.0).contains(&dead_ratio) {
+            return Err(Error::InvalidArgument(format!(
+                "dead-byte ratio {dead_ratio} for automatic compaction is outside [0, 1)"
+            )));
+        }
+        let ppm = (dead_ratio * RATIO_UNIT).round() as u32;
+        if dead_ratio > 0.0 && ppm == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "dead-byte ratio {dead_ratio} for automatic compaction is below one millionth"
+            )));
+        }
+        self.compact_ratio_ppm = ppm;
+        self.compact_min_log_bytes = min_log_bytes;
+        Ok(self)
+    }
+
     /// Size of the in-process buffer used by `Durability::None`: 1 byte to
     /// 1 GiB.
     pub fn set_write_buffer(&mut self, bytes: usize) -> Result<&mut Self> {
@@ -145,6 +189,21 @@ mod tests {
         assert_eq!(o.max_payload(), 64 << 20);
         assert!(!o.read_only());
         assert_eq!(o.snapshot_threshold(), 64 << 20);
+        assert_eq!(o.auto_compact(), Some((0.5, 64 << 20)));
+    }
+
+    #[test]
+    fn auto_compaction_ratios_are_checked() {
+        let mut o = Options::default();
+        for bad in [-0.1, 1.0, 1.5, f64::NAN, 1e-9] {
+            let e = o.set_auto_compact(bad, 0).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");
+        }
+        assert_eq!(o, Options::default());
+        o.set_auto_compact(0.25, 1 << 20).unwrap();
+        assert_eq!(o.auto_compact(), Some((0.25, 1 << 20)));
+        o.set_auto_compact(0.0, 1 << 20).unwrap();
+        assert_eq!(o.auto_compact(), None);
     }
 
     #[test]

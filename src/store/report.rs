@@ -25,6 +25,14 @@ pub struct Stats {
     /// not), and the last failure's message.
     pub auto_snapshot_failures: u64,
     pub last_auto_snapshot_error: Option<String>,
+    /// The current log generation (1 until the first compaction).
+    pub generation: u64,
+    /// Automatic compactions completed since the open, those that failed
+    /// (the writes that triggered them did not), and the last failure's
+    /// message.
+    pub auto_compactions: u64,
+    pub auto_compaction_failures: u64,
+    pub last_auto_compaction_error: Option<String>,
 }
 
 /// A torn tail found at open.
