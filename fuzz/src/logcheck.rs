@@ -23,7 +23,7 @@
 //!   mark) is there after a close and another open.
 
 use crate::observe::{observe, Observed, Read};
-use crate::util::{kind, lay_out_store, list, read, tolerate, TmpDir, LOCK_NAME, LOG_NAME};
+use crate::util::{kind, lay_out_store, list, read, TmpDir, LOCK_NAME, LOG_NAME};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use walstore::format::{
@@ -284,17 +284,6 @@ fn after_writable_open(dir: &Path, log: &[u8], mode: RecoveryMode, out: &Outcome
     names.sort();
     assert_eq!(list(dir), names, "unexpected files after a writable open");
 
-    // Known bug `salvage-tail-evidence` (README.md): a Salvage open that
-    // marked a record damaged on the evidence of a later valid record, then
-    // cut a torn tail holding that record; the next open cuts the damaged
-    // record as a tail too.
-    if mode == RecoveryMode::Salvage
-        && out.report.damaged_records > 0
-        && out.report.torn_tail.is_some()
-        && tolerate("salvage-tail-evidence")
-    {
-        return;
-    }
     // Opening again finds nothing more to do and the same state.
     let s_now = scan(&now);
     let mut probe_ids = s.ids.clone();

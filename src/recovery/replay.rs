@@ -109,6 +109,25 @@ impl OpenBatch {
     }
 }
 
+/// Operations held back after a `Salvage` damage verdict until replay has
+/// got past the record that was its evidence. If a torn tail is cut before
+/// that, the evidence was never part of the log: the damaged record joins
+/// the tail and these operations are dropped with it. (Otherwise the next
+/// open would find no evidence, cut the damaged record as a tail, and serve
+/// the id's older version.)
+struct HeldBack {
+    /// The first damaged record whose evidence is not yet reached.
+    damaged_at: u64,
+    /// Replay must get past this offset for the verdicts to stand.
+    evidence_at: u64,
+    ops: Vec<ReplayOp>,
+    records: u64,
+    damaged: u64,
+    /// The verdict on damage that cannot be salvaged (any damage, outside
+    /// `Salvage`): returned once the evidence is passed.
+    error: Option<Error>,
+}
+
 pub(super) struct Replayer<'a, F> {
     pub(super) w: Window<'a, F>,
     pub(super) path: &'a Path,
@@ -272,8 +291,16 @@ pub fn replay<F: VfsFile>(
     let mut records = 0u64;
     let mut damaged = 0u64;
     let mut batch: Option<OpenBatch> = None;
+    let mut held: Option<HeldBack> = None;
 
     let tail_at = loop {
+        if held.as_ref().is_some_and(|h| pos > h.evidence_at) {
+            let h = held.take().expect("checked above");
+            if let Some(e) = h.error {
+                return Err(e);
+            }
+            h.ops.into_iter().for_each(&mut apply);
+        }
         if pos == file_len {
             match &batch {
                 Some(b) => break b.begin,
@@ -326,6 +353,10 @@ pub fn replay<F: VfsFile>(
                                  above {last_seq})"
                             ),
                         };
+                        // Damage held back before this one is reported first.
+                        if let Some(e) = held.and_then(|h| h.error) {
+                            return Err(e);
+                        }
                         return Err(r.corruption(
                             pos,
                             format!(
@@ -347,10 +378,25 @@ pub fn replay<F: VfsFile>(
                 match r.next_valid_record(pos + h.total_len(), min_seq)? {
                     None => break tail_start,
                     Some(q) => {
+                        // Replay goes on past the damage (its header, so its
+                        // length, is intact) until it has passed the
+                        // evidence at q: only then does the verdict stand.
                         let salvageable = mode == RecoveryMode::Salvage
                             && matches!(h.ty, RecordType::Put | RecordType::Delete);
-                        if !salvageable {
-                            return Err(r.corruption(
+                        let hb = held.get_or_insert(HeldBack {
+                            damaged_at: tail_start,
+                            evidence_at: q,
+                            ops: Vec::new(),
+                            records: 0,
+                            damaged: 0,
+                            error: None,
+                        });
+                        hb.evidence_at = hb.evidence_at.max(q);
+                        if salvageable {
+                            damaged += 1;
+                            hb.damaged += 1;
+                        } else if hb.error.is_none() {
+                            hb.error = Some(r.corruption(
                                 pos,
                                 format!(
                                     "payload CRC mismatch in the {:?} record of id {}: \
@@ -361,7 +407,6 @@ pub fn replay<F: VfsFile>(
                                 ),
                             ));
                         }
-                        damaged += 1;
                         (
                             h,
                             Some(ReplayOp::Damaged {
@@ -410,7 +455,13 @@ pub fn replay<F: VfsFile>(
         match (h.ty, op, batch.as_mut()) {
             (_, Some(op), None) => {
                 records += 1;
-                apply(op);
+                match held.as_mut() {
+                    Some(hb) => {
+                        hb.records += 1;
+                        hb.ops.push(op);
+                    }
+                    None => apply(op),
+                }
             }
             (_, Some(op), Some(b)) => {
                 let k = b.ops.len() as u64 + 1;
@@ -438,7 +489,13 @@ pub fn replay<F: VfsFile>(
                 if h.id == b.count && b.ops.len() as u64 == b.count && h.seq == b.commit_seq() =>
             {
                 records += b.count;
-                b.ops.drain(..).for_each(&mut apply);
+                match held.as_mut() {
+                    Some(hb) => {
+                        hb.records += b.count;
+                        hb.ops.append(&mut b.ops);
+                    }
+                    None => b.ops.drain(..).for_each(&mut apply),
+                }
                 batch = None;
             }
             (ty, _, b) => {
@@ -455,6 +512,15 @@ pub fn replay<F: VfsFile>(
         pos += h.total_len();
     };
 
+    // Verdicts whose evidence lies in the tail fall with it.
+    let tail_at = match held {
+        Some(hb) => {
+            records -= hb.records;
+            damaged -= hb.damaged;
+            hb.damaged_at.min(tail_at)
+        }
+        None => tail_at,
+    };
     if mode == RecoveryMode::Absolute {
         return Err(r.corruption(
             tail_at,

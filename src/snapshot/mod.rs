@@ -107,6 +107,7 @@ pub(crate) fn load<V: Vfs>(
 }
 
 /// A snapshot loaded straight into an index.
+#[allow(dead_code)] // see `load_index`
 pub(crate) struct Loaded {
     pub(crate) position: u64,
     pub(crate) last_seq: u64,
@@ -114,6 +115,7 @@ pub(crate) struct Loaded {
 }
 
 /// Entries read and hashed at a time by `load_index`.
+#[allow(dead_code)] // see `load_index`
 const CHUNK_ENTRIES: usize = 1 << 16;
 
 /// What `load` checks, with the entries going straight into an index sized
@@ -221,4 +223,103 @@ fn check_header(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Entry;
+    use crate::vfs::StdVfs;
+
+    const LOG: u64 = 0x5eed;
+
+    fn snap(generation: u64, n: u64) -> Snapshot {
+        Snapshot {
+            log_id: LOG,
+            generation,
+            position: 1 << 40,
+            last_seq: 9,
+            entries: (0..n)
+                .map(|i| {
+                    let id = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i >> 3);
+                    let e = Entry {
+                        offset: 64 + i * 40,
+                        len: (i % 1000) as u32,
+                        damaged: i % 7 == 0,
+                        odd_gen: generation & 1 == 1,
+                    };
+                    (id, e)
+                })
+                .collect(),
+        }
+    }
+
+    fn both(
+        path: &Path,
+        position_limit: u64,
+    ) -> (Result<Snapshot, String>, Result<Loaded, String>) {
+        (
+            load(&StdVfs, path, LOG, 3, 64, position_limit),
+            load_index(&StdVfs, path, LOG, 3, 64, position_limit),
+        )
+    }
+
+    #[test]
+    fn load_index_matches_load() {
+        let dir = tempfile::tempdir().unwrap();
+        // Several chunks and a part chunk; and an empty snapshot.
+        for n in [0, 1, 3 * CHUNK_ENTRIES as u64 + 17] {
+            let s = snap(3, n);
+            let path = write(&StdVfs, dir.path(), &s).unwrap();
+            let (a, b) = both(&path, 1 << 41);
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(a, s);
+            assert_eq!((b.position, b.last_seq), (s.position, s.last_seq));
+            assert_eq!(b.index.len(), s.entries.len());
+            let mut got = b.index.entries();
+            got.sort_unstable_by_key(|e| e.0);
+            let mut want = s.entries.clone();
+            want.sort_unstable_by_key(|e| e.0);
+            assert_eq!(got, want);
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn load_index_refuses_what_load_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = snap(3, 2 * CHUNK_ENTRIES as u64 + 5);
+        let path = write(&StdVfs, dir.path(), &s).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        // Past the end of the log; wrong generation in the name (a copy).
+        let (a, b) = both(&path, (1 << 40) - 1);
+        assert_eq!(a.unwrap_err(), b.err().unwrap());
+        let other = dir.path().join(snapshot_file_name(5, 1 << 40));
+        std::fs::copy(&path, &other).unwrap();
+        let (a, b) = both(&other, 1 << 41);
+        assert_eq!(a.unwrap_err(), b.err().unwrap());
+        std::fs::remove_file(&other).unwrap();
+        // Damage anywhere, in the header, in the first chunk, in the last;
+        // truncations.
+        for at in [0, 20, 59, 63, 64, 100, good.len() / 2, good.len() - 1] {
+            let mut d = good.clone();
+            d[at] ^= 0x10;
+            std::fs::write(&path, &d).unwrap();
+            let (a, b) = both(&path, 1 << 41);
+            assert_eq!(a.unwrap_err(), b.err().unwrap(), "byte {at}");
+        }
+        for len in [0, 10, 63, 64, 84, good.len() - 20, good.len() - 1] {
+            std::fs::write(&path, &good[..len]).unwrap();
+            let (a, b) = both(&path, 1 << 41);
+            assert_eq!(a.unwrap_err(), b.err().unwrap(), "length {len}");
+        }
+        // An entry outside the part it covers, with a good CRC.
+        let mut bad = s.clone();
+        bad.entries[CHUNK_ENTRIES + 3].1.offset = 1 << 40;
+        std::fs::write(&path, bad.encode()).unwrap();
+        let (a, b) = both(&path, 1 << 41);
+        let why = a.unwrap_err();
+        assert!(why.contains("outside the part it covers"), "{why}");
+        assert_eq!(why, b.err().unwrap());
+    }
 }
