@@ -4,7 +4,8 @@
 //! offset size field
 //!      0    8 magic "WALSTORE"
 //!      8    4 format version, u32 LE (1)
-//!     12    4 flags, u32 LE (0; a set bit means a feature this version lacks)
+//!     12    4 flags, u32 LE: bit 0 FOLDED (the folded sequence below is in
+//!             use); a set bit a reader does not know means a feature it lacks
 //!     16    8 log identity, u64 LE, random per log file
 //!     24    8 generation, u64 LE (the number in the file name)
 //!     32    8 base sequence, u64 LE (every record's sequence is above it)
@@ -20,6 +21,11 @@ use super::crc::crc;
 pub const MAGIC: [u8; 8] = *b"WALSTORE";
 pub const FORMAT_VERSION: u32 = 1;
 pub const FILE_HEADER_LEN: usize = 64;
+/// Header flag: the log was written by compaction and `folded_seq` holds.
+/// Walstore 0.1 refuses a log with it set (it would number new records
+/// below the fold, where change cursors no longer look).
+pub const FLAG_FOLDED: u32 = 1;
+const KNOWN_FLAGS: u32 = FLAG_FOLDED;
 const CRC_AT: usize = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +68,8 @@ impl FileHeader {
         let mut b = [0u8; FILE_HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
         b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let flags = if self.folded_seq != 0 { FLAG_FOLDED } else { 0 };
+        b[12..16].copy_from_slice(&flags.to_le_bytes());
         b[16..24].copy_from_slice(&self.log_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.generation.to_le_bytes());
         b[32..40].copy_from_slice(&self.base_seq.to_le_bytes());
@@ -100,14 +108,17 @@ impl FileHeader {
             return Err(HeaderError::BadCrc { expected, actual });
         }
         let flags = le_u32(&bytes[12..16]);
-        if flags != 0 {
+        let folded_seq = le_u64(&bytes[40..48]);
+        // A folded number without its flag is not something walstore
+        // writes: judged like an unknown flag.
+        if flags & !KNOWN_FLAGS != 0 || (flags & FLAG_FOLDED == 0) != (folded_seq == 0) {
             return Err(HeaderError::UnknownFlags { found: flags });
         }
         Ok(FileHeader {
             log_id: le_u64(&bytes[16..24]),
             generation: le_u64(&bytes[24..32]),
             base_seq: le_u64(&bytes[32..40]),
-            folded_seq: le_u64(&bytes[40..48]),
+            folded_seq,
         })
     }
 }
@@ -162,6 +173,8 @@ mod tests {
             ..H
         };
         let b = h.encode();
+        assert_eq!(b[12..16], [1, 0, 0, 0]);
+        assert_eq!(H.encode()[12..16], [0; 4]);
         assert_eq!(b[40..48], [8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(b[48..60], [0; 12]);
         assert_eq!(FileHeader::decode(&b), Ok(h));
@@ -171,6 +184,19 @@ mod tests {
             FileHeader::decode(&d),
             Err(HeaderError::BadCrc { .. })
         ));
+        // The flag and the number go together, under a good CRC.
+        for (flags, folded) in [(0u32, 5u64), (1, 0), (3, 5)] {
+            let mut d = H.encode();
+            d[12..16].copy_from_slice(&flags.to_le_bytes());
+            d[40..48].copy_from_slice(&folded.to_le_bytes());
+            let c = crc(&d[..CRC_AT]);
+            d[CRC_AT..].copy_from_slice(&c.to_le_bytes());
+            assert_eq!(
+                FileHeader::decode(&d),
+                Err(HeaderError::UnknownFlags { found: flags }),
+                "{flags} {folded}"
+            );
+        }
     }
 
     #[test]
