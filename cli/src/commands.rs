@@ -1,6 +1,7 @@
 //! The commands. Each one opens the store read-only or runs
-//! `walstore::verify`, writes its report to `out`, and returns the exit
-//! code, or a `Failure` whose lines go to stderr.
+//! `walstore::verify` (except `compact`, which opens it writable), writes
+//! its report to `out`, and returns the exit code, or a `Failure` whose
+//! lines go to stderr.
 
 use crate::code;
 use crate::progress::Progress;
@@ -9,7 +10,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 use walstore::recovery::Damage;
-use walstore::{Error, ErrorKind, Options, RecoveryMode, Store, StoreVerification};
+use walstore::{CompactReport, Error, ErrorKind, Options, RecoveryMode, Store, StoreVerification};
 
 /// The first record's offset: the log's file header comes before it.
 const LOG_HEADER_BYTES: u64 = walstore::format::FILE_HEADER_LEN as u64;
@@ -66,13 +67,22 @@ pub fn verify_report(v: &StoreVerification) -> String {
         .file_len
         .saturating_sub(LOG_HEADER_BYTES)
         .saturating_sub(damaged);
-    let _ = writeln!(
-        s,
-        "records: {}, {}, {}",
+    let mut counts = vec![
         plural(log.stores, "store", "stores"),
         plural(log.deletes, "delete", "deletes"),
         plural(log.batches, "batch", "batches"),
-    );
+    ];
+    if log.range_deletes > 0 {
+        counts.push(plural(log.range_deletes, "range delete", "range deletes"));
+    }
+    if log.damaged_markers > 0 {
+        counts.push(plural(
+            log.damaged_markers,
+            "damaged marker",
+            "damaged markers",
+        ));
+    }
+    let _ = writeln!(s, "records: {}", counts.join(", "));
     let _ = writeln!(
         s,
         "bytes: {} in the log: {LOG_HEADER_BYTES} header, {intact} in intact records, \
@@ -296,6 +306,69 @@ pub fn dump(dir: &Path, hex: bool, salvage: bool, out: &mut dyn Write) -> Result
     ))
 }
 
+pub fn compact(dir: &Path, salvage: bool, out: &mut dyn Write) -> Result<u8, Failure> {
+    // A writable open would create a missing store: a read-only one first
+    // makes sure there is one, and changes nothing.
+    drop(open(dir, salvage, "compact")?);
+    let mut opts = Options::default();
+    // Nothing else runs in the background while the command works.
+    opts.set_auto_snapshot(false)
+        .set_auto_compact(0.0, 0)
+        .expect("0 turns automatic compaction off");
+    if salvage {
+        opts.set_recovery(RecoveryMode::Salvage);
+    }
+    let store = Store::open(dir, &opts).map_err(|e| {
+        failure(
+            dir,
+            "cannot open the store in",
+            e,
+            Some(("compact", salvage)),
+        )
+    })?;
+    let report = store
+        .compact()
+        .map_err(|e| failure(dir, "cannot compact the store in", e, None))?;
+    store
+        .close()
+        .map_err(|e| failure(dir, "cannot close the store in", e, None))?;
+    write_out(out, compact_report(dir, &report))?;
+    Ok(code::OK)
+}
+
+/// The text `compact` prints.
+pub fn compact_report(dir: &Path, r: &CompactReport) -> String {
+    let reclaimed = r.bytes_before.saturating_sub(r.bytes_after);
+    let percent = if r.bytes_before == 0 {
+        0.0
+    } else {
+        reclaimed as f64 * 100.0 / r.bytes_before as f64
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "store:            {}", dir.display());
+    let _ = writeln!(
+        s,
+        "generation:       {} -> {}",
+        r.generation - 1,
+        r.generation
+    );
+    let _ = writeln!(
+        s,
+        "log bytes:        {} -> {} ({reclaimed} reclaimed, {percent:.1}%)",
+        r.bytes_before, r.bytes_after
+    );
+    let _ = writeln!(s, "live ids:         {}", r.live_ids);
+    let _ = writeln!(s, "folded sequence:  {}", r.folded_seq);
+    if let Some(e) = &r.cleanup_error {
+        let _ = writeln!(
+            s,
+            "cleanup:          {e} (the next open removes what is left)"
+        );
+    }
+    let _ = writeln!(s, "took:             {} ms", r.duration.as_millis());
+    s
+}
+
 /// A read-only open, STRICT unless `salvage`.
 fn open(dir: &Path, salvage: bool, command: &str) -> Result<Store, Failure> {
     let mut opts = Options::default();
@@ -388,6 +461,7 @@ mod tests {
                 deletes: 2,
                 batches: 0,
                 damage: Vec::new(),
+                ..Default::default()
             },
             snapshots: Vec::new(),
         }

@@ -1,8 +1,8 @@
 //! `walstore`: the command-line tool to look inside a walstore directory when
-//! something looks wrong. It never changes a store: every command uses a
-//! read-only open or `walstore::verify`, which take the shared lock and write
-//! nothing. When a writer holds the store, it says so and exits with code 3
-//! instead of waiting.
+//! something looks wrong. Only `compact` changes a store: every other command
+//! uses a read-only open or `walstore::verify`, which take the shared lock and
+//! write nothing. When a writer holds the store, it says so and exits with
+//! code 3 instead of waiting.
 
 mod commands;
 mod progress;
@@ -36,14 +36,15 @@ Exit codes:
   4  any other error: I/O, not a walstore directory, a log this version
      cannot read
 
-walstore never changes a store: it opens it read-only, under the shared lock
-that read-only opens take, and writes nothing. A torn tail stays in place.";
+Only compact changes a store. Every other command opens it read-only, under
+the shared lock that read-only opens take, and writes nothing; a torn tail
+stays in place.";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "walstore",
     version,
-    about = "Inspect and verify a walstore directory without changing it",
+    about = "Inspect, verify and compact a walstore directory",
     after_help = EXIT_CODES,
     arg_required_else_help = true
 )]
@@ -112,6 +113,22 @@ enum Command {
         #[arg(long)]
         salvage: bool,
     },
+    /// Rewrite the live records into a new log generation, reclaiming space
+    ///
+    /// The one command that changes the store: it takes the writer's lock
+    /// (exit 3 if a writer holds it), opens the store (STRICT unless
+    /// --salvage; an open cuts a torn tail as any writable open does),
+    /// compacts it and prints what was reclaimed. A crash at any point
+    /// leaves the old generation or the new one, whole.
+    #[command(after_help = EXIT_CODES)]
+    Compact {
+        /// The store directory (it must exist and hold a store)
+        dir: PathBuf,
+        /// Open with SALVAGE recovery; ids found damaged stay damaged in
+        /// the new generation
+        #[arg(long)]
+        salvage: bool,
+    },
 }
 
 /// Why a command stopped: its exit code and the lines for stderr.
@@ -164,6 +181,7 @@ fn main() -> ExitCode {
         Command::Stats { dir, salvage } => commands::stats(&dir, salvage, &mut stdout),
         Command::Get { dir, id, salvage } => commands::get(&dir, id, salvage, &mut stdout),
         Command::Dump { dir, hex, salvage } => commands::dump(&dir, hex, salvage, &mut stdout),
+        Command::Compact { dir, salvage } => commands::compact(&dir, salvage, &mut stdout),
     };
     let result = result.and_then(|code| match stdout.flush() {
         Ok(()) => Ok(code),

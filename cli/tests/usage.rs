@@ -7,16 +7,17 @@ mod common;
 use common::*;
 
 const HELP: &str = "\
-Inspect and verify a walstore directory without changing it
+Inspect, verify and compact a walstore directory
 
 Usage: walstore <COMMAND>
 
 Commands:
-  verify  Check every record and every snapshot; list each damaged region
-  stats   Open read-only and print counts, positions and what the open found
-  get     Write the payload of ID to stdout, byte for byte
-  dump    List every id and its payload length, sorted by id
-  help    Print this message or the help of the given subcommand(s)
+  verify   Check every record and every snapshot; list each damaged region
+  stats    Open read-only and print counts, positions and what the open found
+  get      Write the payload of ID to stdout, byte for byte
+  dump     List every id and its payload length, sorted by id
+  compact  Rewrite the live records into a new log generation, reclaiming space
+  help     Print this message or the help of the given subcommand(s)
 
 Options:
   -h, --help     Print help
@@ -31,8 +32,9 @@ Exit codes:
   4  any other error: I/O, not a walstore directory, a log this version
      cannot read
 
-walstore never changes a store: it opens it read-only, under the shared lock
-that read-only opens take, and writes nothing. A torn tail stays in place.
+Only compact changes a store. Every other command opens it read-only, under
+the shared lock that read-only opens take, and writes nothing; a torn tail
+stays in place.
 ";
 
 #[test]
@@ -51,7 +53,7 @@ fn help_lists_the_commands_and_the_exit_codes() {
 #[test]
 fn every_command_help_ends_with_the_exit_codes() {
     let codes = &HELP[HELP.find("Exit codes:").unwrap()..];
-    for command in ["verify", "stats", "get", "dump"] {
+    for command in ["verify", "stats", "get", "dump", "compact"] {
         let run = walstore_anywhere(&[command, "-h"]);
         assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{command}");
         let text = run.stdout_text();
