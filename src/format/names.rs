@@ -7,9 +7,9 @@ pub const LOCK_FILE: &str = "LOCK";
 const LOG_PREFIX: &str = "wal-";
 const LOG_SUFFIX: &str = ".log";
 
-/// Log generation 1 is the first log of a store; compaction (a later version)
-/// writes higher generations, each complete before its name appears (written
-/// under a temporary name, then renamed). The highest-numbered log is current.
+/// Log generation 1 is the first log of a store; compaction writes higher
+/// generations, each complete before its name appears (written under a
+/// temporary name, then renamed). The highest-numbered log is current.
 pub const FIRST_GENERATION: u64 = 1;
 
 /// `wal-<generation as 16 hex digits>.log`

@@ -204,15 +204,17 @@ impl<F: VfsFile> Replayer<'_, F> {
         Ok(None)
     }
 
-    /// `Ok` if the batch begun at `at` has all its entries (intact headers,
+    /// `Ok` if the batch begun at `at` has all its entries (valid, with
     /// consecutive sequence numbers) and its commit record; otherwise the
-    /// offset just past its last intact record.
+    /// offset of its first record that is not. A batch with a damaged entry
+    /// is no evidence: replay would cut it as a torn tail when nothing
+    /// follows it, and the verdict it supported would not survive the cut.
     fn batch_commits(&mut self, at: u64, begin: &RecordHeader) -> Result<Result<(), u64>> {
         let mut pos = at + begin.total_len();
         let last = begin.id.saturating_add(1);
         for k in 1..=last {
             let h = match self.parse_at(pos)? {
-                Parsed::Good(h) | Parsed::BadPayload { h, .. } => h,
+                Parsed::Good(h) => h,
                 _ => return Ok(Err(pos.max(at + 1))),
             };
             if h.seq != begin.seq.saturating_add(k) {
@@ -294,7 +296,8 @@ pub fn replay<F: VfsFile>(
     let mut held: Option<HeldBack> = None;
 
     let tail_at = loop {
-        if held.as_ref().is_some_and(|h| pos > h.evidence_at) {
+        // Released only outside a batch: a batch still open may yet be cut.
+        if batch.is_none() && held.as_ref().is_some_and(|h| pos > h.evidence_at) {
             let h = held.take().expect("checked above");
             if let Some(e) = h.error {
                 return Err(e);
@@ -422,36 +425,39 @@ pub fn replay<F: VfsFile>(
 
         last_seq = h.seq;
 
-        let op = op_damaged.or(match h.ty {
-            RecordType::Put => Some(ReplayOp::Put {
-                id: h.id,
-                offset: pos,
-                len: h.len,
-            }),
-            RecordType::Delete => Some(ReplayOp::Delete { id: h.id }),
-            RecordType::DeleteRange => {
-                let payload = r.read(pos + RECORD_HEADER_LEN as u64, h.len as usize)?;
-                match decode_range_end(payload) {
-                    Some(hi) if hi >= h.id => Some(ReplayOp::DeleteRange { lo: h.id, hi }),
-                    _ => {
-                        return Err(r.corruption(
-                            pos,
-                            format!(
-                                "range delete from id {} with a payload of {} bytes that is \
+        let op = match op_damaged {
+            Some(op) => Some(op),
+            None => match h.ty {
+                RecordType::Put => Some(ReplayOp::Put {
+                    id: h.id,
+                    offset: pos,
+                    len: h.len,
+                }),
+                RecordType::Delete => Some(ReplayOp::Delete { id: h.id }),
+                RecordType::DeleteRange => {
+                    let payload = r.read(pos + RECORD_HEADER_LEN as u64, h.len as usize)?;
+                    match decode_range_end(payload) {
+                        Some(hi) if hi >= h.id => Some(ReplayOp::DeleteRange { lo: h.id, hi }),
+                        _ => {
+                            return Err(r.corruption(
+                                pos,
+                                format!(
+                                    "range delete from id {} with a payload of {} bytes that is \
                                  not a range end at or above it",
-                                h.id, h.len
-                            ),
-                        ))
+                                    h.id, h.len
+                                ),
+                            ))
+                        }
                     }
                 }
-            }
-            RecordType::DamagedMarker => Some(ReplayOp::Damaged {
-                id: h.id,
-                offset: pos,
-                len: h.len,
-            }),
-            RecordType::BatchBegin | RecordType::BatchCommit => None,
-        });
+                RecordType::DamagedMarker => Some(ReplayOp::Damaged {
+                    id: h.id,
+                    offset: pos,
+                    len: h.len,
+                }),
+                RecordType::BatchBegin | RecordType::BatchCommit => None,
+            },
+        };
         match (h.ty, op, batch.as_mut()) {
             (_, Some(op), None) => {
                 records += 1;

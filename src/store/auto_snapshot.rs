@@ -40,6 +40,12 @@ impl AutoSnapshots {
         self.in_progress.store(false, Ordering::Release);
     }
 
+    /// A snapshot given up without a failure (a compaction replaced the log
+    /// it described): neither taken nor failed.
+    fn abandon(&self) {
+        self.in_progress.store(false, Ordering::Release);
+    }
+
     pub(crate) fn set_worker(&self, h: JoinHandle<()>) {
         *self.worker.lock() = Some(h);
     }
@@ -103,11 +109,10 @@ impl<V: Vfs> Job<V> {
             if self.generation.load(Ordering::Acquire) != self.log.generation {
                 // A compaction replaced the log meanwhile (and the compacted
                 // log replays quickly): this snapshot describes nothing now.
-                Ok(self.current.load(Ordering::Acquire))
-            } else {
-                self.sync_log(sync_log)
-                    .and_then(|()| install(&self.vfs, &self.dir, &self.current, &snap))
+                return self.auto.abandon();
             }
+            self.sync_log(sync_log)
+                .and_then(|()| install(&self.vfs, &self.dir, &self.current, &snap))
         };
         self.auto.finish(r);
     }
