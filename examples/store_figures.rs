@@ -77,8 +77,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let base = tempfile::tempdir_in(std::env::var("FIGURES_DIR").unwrap_or_else(|_| ".".into()))
-        .unwrap();
+    let base =
+        tempfile::tempdir_in(std::env::var("FIGURES_DIR").unwrap_or_else(|_| ".".into())).unwrap();
 
     // Open time and memory.
     let dir = base.path().join("open");

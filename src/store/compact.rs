@@ -22,6 +22,7 @@
 //! holds no record of it at all.
 
 use super::logs::{LogFile, LogSet};
+use super::map::LogMap;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::format::header::le_u64;
@@ -157,6 +158,8 @@ impl<V: Vfs> Store<V> {
             log_id,
             generation,
             folded_seq,
+            // The new log is complete and durable up to `end`.
+            map: LogMap::new(end),
         });
         *self.logs.write() = Arc::new(LogSet {
             current: new.clone(),

@@ -3,6 +3,7 @@
 //! switch still finds its record. Entries say which of the two they point
 //! into by the parity of the generation.
 
+use super::map::LogMap;
 use crate::error::{Error, Result};
 use crate::index::Entry;
 use std::path::PathBuf;
@@ -19,6 +20,9 @@ pub(crate) struct LogFile<F> {
     /// The last sequence number a compaction folded into this log (0 for a
     /// log never compacted): a change cursor cannot start at or below it.
     pub(crate) folded_seq: u64,
+    /// Reads of the bytes the file holds for good, through a memory map
+    /// (see `store::map`); unmapped when the last reader lets go.
+    pub(crate) map: LogMap,
 }
 
 impl<F> LogFile<F> {

@@ -8,6 +8,7 @@ mod changes;
 mod compact;
 mod iter;
 mod logs;
+mod map;
 mod open;
 mod options;
 mod read;
@@ -402,6 +403,8 @@ impl<V: Vfs> Store<V> {
         ap.append(&log.file, &log.path, buffered, &self.poison)?;
         let end = ap.end;
         let seq = ap.next_seq - 1;
+        // Reads may copy what reached the OS out of the memory map now.
+        log.map.publish(ap.flushed_end());
         // Under Fsync the changes are queued before `written` moves past
         // them: a sync leader that sees the new `written` must also find
         // them in the queue, or it would mark them durable unpublished.
@@ -433,6 +436,8 @@ impl<V: Vfs> Store<V> {
     fn flush_buffer(&self, ap: &mut Appender, log: &LogFile<V::File>) -> Result<()> {
         self.poison.check()?;
         ap.flush(&log.file, &log.path, &self.poison)?;
+        // Reads may copy what reached the OS out of the memory map now.
+        log.map.publish(ap.flushed_end());
         self.written.store(ap.flushed_end(), Ordering::Release);
         Ok(())
     }

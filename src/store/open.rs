@@ -3,6 +3,7 @@
 use super::auto_compact::AutoCompactions;
 use super::batch::remove_range;
 use super::logs::{LogFile, LogSet};
+use super::map::LogMap;
 use super::{OpenReport, Options, Shared, Store, TornTail};
 use crate::error::{Error, Result};
 use crate::format::names::{
@@ -34,7 +35,10 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     let lock = take_lock(&vfs, dir, read_only)?;
 
     let mut report = OpenReport::default();
+    // A new log's creation fsyncs the directory; after that only removals
+    // need another.
     let mut created = false;
+    let mut removed = false;
     let (generation, log_path, file, header) = match find_current_log(&vfs, dir)? {
         Some(CurrentLog {
             generation,
@@ -96,7 +100,15 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         // A read-only open of a log still being created: an empty store.
         None => (file_len, 1, 0, 0),
         Some(h) => {
-            let start = match pick_snapshot(&vfs, dir, &h, file_len, read_only, &mut report)? {
+            let start = match pick_snapshot(
+                &vfs,
+                dir,
+                &h,
+                file_len,
+                read_only,
+                &mut report,
+                &mut removed,
+            )? {
                 Some(snap) => {
                     index = Index::with_capacity(snap.entries.len());
                     for (id, e) in &snap.entries {
@@ -172,7 +184,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         }
     };
     if !read_only {
-        remove_leftovers(&vfs, dir, generation)?;
+        removed |= remove_leftovers(&vfs, dir, generation)?;
     }
     if !read_only {
         // What replay accepted, and the removal of stale snapshots, become
@@ -181,8 +193,9 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         // durable.
         file.sync_data()
             .map_err(|e| Error::io("fdatasync", &log_path, None, e))?;
-        if !created {
-            // Also makes the removal of stale snapshots durable.
+        // Also makes the removal of stale snapshots and compaction
+        // leftovers durable.
+        if !created || removed {
             vfs.sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", dir, None, e))?;
         }
@@ -196,6 +209,8 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         log_id,
         generation,
         folded_seq,
+        // Replay accepted (and the tail cut kept) exactly `end` bytes.
+        map: LogMap::new(end),
     };
     Ok(Store::from_shared(Shared {
         vfs,
@@ -238,6 +253,7 @@ fn pick_snapshot<V: Vfs>(
     file_len: u64,
     read_only: bool,
     report: &mut OpenReport,
+    removed: &mut bool,
 ) -> Result<Option<Snapshot>> {
     let listing = snapshot::list(vfs, dir, h.generation)?;
     let mut chosen = None;
@@ -265,6 +281,7 @@ fn pick_snapshot<V: Vfs>(
         for p in stale {
             vfs.remove_file(&p)
                 .map_err(|e| Error::io("remove stale snapshot", &p, None, e))?;
+            *removed = true;
         }
     }
     Ok(chosen)
@@ -308,7 +325,9 @@ fn apply(index: &Index, generation: u64, op: ReplayOp) {
 /// replayed by now, and a compaction renames its output into place only
 /// once complete and durable, so they hold nothing the current log lacks.
 /// The directory fsync at the end of open makes the removals durable.
-fn remove_leftovers<V: Vfs>(vfs: &V, dir: &Path, current: u64) -> Result<()> {
+/// Returns whether anything was removed.
+fn remove_leftovers<V: Vfs>(vfs: &V, dir: &Path, current: u64) -> Result<bool> {
+    let mut removed = false;
     let names = vfs
         .list_dir(dir)
         .map_err(|e| Error::io("list", dir, None, e))?;
@@ -322,9 +341,10 @@ fn remove_leftovers<V: Vfs>(vfs: &V, dir: &Path, current: u64) -> Result<()> {
             let p = dir.join(&name);
             vfs.remove_file(&p)
                 .map_err(|e| Error::io("remove compaction leftover", &p, None, e))?;
+            removed = true;
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 pub(super) fn file_len<F: VfsFile>(file: &F, path: &Path) -> Result<u64> {

@@ -1,6 +1,8 @@
-//! The read path: index lookup, then one positional read of header and
-//! payload, verified. Reads never take the append lock, except to copy a
-//! record still in the `Durability::None` buffer.
+//! The read path: index lookup, then header and payload copied out of the
+//! log's memory map (no system call; see `store::map`), or, for what the map
+//! does not cover, one positional read; verified either way. Reads never
+//! take the append lock, except to copy a record still in the
+//! `Durability::None` buffer.
 
 use super::logs::{LogFile, LogSet};
 use super::Store;
@@ -165,27 +167,65 @@ impl<V: Vfs> Store<V> {
         if record_end > self.written.load(Ordering::Acquire) {
             let ap = self.appender.lock();
             let base = ap.flushed_end();
-            // The buffer belongs to the current generation only.
-            if e.offset >= base && self.logs().current.generation == log.generation {
-                let at = (e.offset - base) as usize;
-                let rec = &ap.buffer[at..at + RECORD_HEADER_LEN + out.len()];
+            // The buffer belongs to this store's current log only (not to a
+            // log of the same generation that a cursor kept from a store
+            // closed before this one opened).
+            let ours = e.offset >= base && std::ptr::eq(&*self.logs().current, log);
+            let at = ours.then(|| (e.offset - base) as usize..(record_end - base) as usize);
+            if let Some(rec) = at.and_then(|at| ap.buffer.get(at)) {
                 head.copy_from_slice(&rec[..RECORD_HEADER_LEN]);
                 out.copy_from_slice(&rec[RECORD_HEADER_LEN..]);
                 return verify_record(&log.path, log.log_id, id, e.offset, head, out);
             }
         }
-        log.file
-            .read_exact_at2(head, out, e.offset)
-            .map_err(|err| match err.kind() {
-                io::ErrorKind::UnexpectedEof => Error::corruption(
-                    &log.path,
-                    e.offset,
-                    format!("record of id {id} extends past the end of the log"),
-                ),
-                _ => Error::io("read", &log.path, Some(e.offset), err),
-            })?;
+        // Bytes the file holds for good: copied from the map, no system
+        // call. Anything else (not yet below the log's watermark, or a file
+        // that cannot be mapped) is read with pread.
+        if !log.map.read(&log.file, e.offset, head, out) {
+            pread_record(log, id, e, head, out)?;
+        }
         verify_record(&log.path, log.log_id, id, e.offset, head, out)
     }
+
+    /// Test hook: the payload of `id` read through the memory map only
+    /// (`Ok(None)` when the map cannot serve it: past the log's watermark,
+    /// or a file that cannot be mapped), or with `pread` only when `mapped`
+    /// is false; verified either way.
+    #[doc(hidden)]
+    pub fn retrieve_via(&self, id: u64, mapped: bool) -> Result<Option<Vec<u8>>> {
+        self.read_looked_up(id, |logs, e| {
+            let log = logs.holding(id, &e)?;
+            let mut head = [0u8; RECORD_HEADER_LEN];
+            let mut out = vec![0u8; e.len as usize];
+            if !mapped {
+                pread_record(log, id, e, &mut head, &mut out)?;
+            } else if !log.map.read(&log.file, e.offset, &mut head, &mut out) {
+                return Ok(None);
+            }
+            verify_record(&log.path, log.log_id, id, e.offset, &head, &out)?;
+            Ok(Some(out))
+        })
+    }
+}
+
+/// Reads a record's header and payload with one positional read.
+fn pread_record<F: VfsFile>(
+    log: &LogFile<F>,
+    id: u64,
+    e: Entry,
+    head: &mut [u8],
+    out: &mut [u8],
+) -> Result<()> {
+    log.file
+        .read_exact_at2(head, out, e.offset)
+        .map_err(|err| match err.kind() {
+            io::ErrorKind::UnexpectedEof => Error::corruption(
+                &log.path,
+                e.offset,
+                format!("record of id {id} extends past the end of the log"),
+            ),
+            _ => Error::io("read", &log.path, Some(e.offset), err),
+        })
 }
 
 /// The text of the damaged marker of `id` at `e`, if that is what lies

@@ -27,6 +27,27 @@ pub enum OpenMode {
     CreateNew,
 }
 
+/// A read-only, shared memory map of the start of a file, from
+/// [`VfsFile::map`]. Opaque: only the real file system ([`StdFile`]) makes
+/// one, and the store alone reads through it, record by record, checking
+/// each record's CRCs as it does for bytes from `read_exact_at2`.
+#[derive(Debug)]
+pub struct Mapping(sys::Mmap);
+
+impl Mapping {
+    /// Bytes of address space mapped (possibly more than the file holds).
+    pub(crate) fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    /// Copies the bytes at `offset` into `head`, then `body`; false when they
+    /// lie outside the mapping. The caller must know the file holds them and
+    /// is not truncated below them meanwhile (see `store::map`).
+    pub(crate) fn copy_at(&self, offset: u64, head: &mut [u8], body: &mut [u8]) -> bool {
+        self.0.copy_at(offset, head, body)
+    }
+}
+
 pub trait Vfs: Clone + Send + Sync + 'static {
     type File: VfsFile;
 
@@ -62,6 +83,20 @@ pub trait VfsFile: Send + Sync + 'static {
     fn read_exact_at2(&self, head: &mut [u8], body: &mut [u8], offset: u64) -> io::Result<()> {
         self.read_exact_at(head, offset)?;
         self.read_exact_at(body, offset + head.len() as u64)
+    }
+
+    /// Maps the first `len` bytes of the file read-only and shared (`len`
+    /// may exceed the file's length), so that the store can read records
+    /// that the file already holds without a system call. The default cannot
+    /// map: the store then reads every record with `read_exact_at2`, which
+    /// is what a file system that counts reads or injects read faults
+    /// (`FaultVfs`) needs.
+    fn map(&self, len: u64) -> io::Result<Mapping> {
+        let _ = len;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system does not memory-map files",
+        ))
     }
 
     fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {

@@ -1,6 +1,6 @@
 //! The real file system.
 
-use super::{sys, OpenMode, Vfs, VfsFile};
+use super::{sys, Mapping, OpenMode, Vfs, VfsFile};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -95,6 +95,10 @@ impl VfsFile for StdFile {
 
     fn try_lock(&self, exclusive: bool) -> io::Result<bool> {
         sys::try_flock(&self.0, exclusive)
+    }
+
+    fn map(&self, len: u64) -> io::Result<Mapping> {
+        sys::Mmap::map_shared_read_only(&self.0, len).map(Mapping)
     }
 
     fn read_exact_at2(&self, head: &mut [u8], body: &mut [u8], offset: u64) -> io::Result<()> {

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::ptr::{self, NonNull};
 
 /// Non-blocking `flock`. `Ok(false)` means another open file description holds
 /// a conflicting lock (this process or another).
@@ -54,6 +55,129 @@ pub(crate) fn preadv2(
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// A read-only, shared memory map of the start of a file (`mmap` with
+/// `PROT_READ` and `MAP_SHARED`, so bytes written to the file later with
+/// `pwrite` show through the same page cache), unmapped on drop.
+///
+/// It may be longer than the file: mapping past the end is allowed, and only
+/// touching a page that lies wholly past the end of the file faults. That
+/// fault is SIGBUS, which kills the process, so [`Mmap::copy_at`] must only
+/// be asked for bytes the file holds and keeps holding while they are
+/// copied. `store::map` asks only below a watermark that the engine never
+/// truncates. Another process that truncates the file (ignoring the store's
+/// lock) would crash this one on its next read there: the one hazard a
+/// mapped read has that a `pread` has not.
+///
+/// No Rust reference into the mapping is ever made: bytes are copied out
+/// through a raw pointer into the caller's buffers, which are then checked
+/// (CRC) like bytes from `pread`. A slice would promise the compiler that
+/// the memory is readable for its whole length and does not change, which
+/// a shared file mapping cannot promise.
+pub(crate) struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is memory owned by this value alone; it is only read
+// through it (PROT_READ), so concurrent `copy_at` calls from several threads
+// are concurrent reads, and `munmap` in `drop` may run on any thread.
+unsafe impl Send for Mmap {}
+// SAFETY: as for Send: `&Mmap` only reads.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Maps the first `len` bytes of the file (`len` may exceed its length).
+    /// Fails, and the caller reads with `pread` instead, when `len` does not
+    /// fit the address space (a 32-bit process, which is not a target) or
+    /// the kernel refuses (`ENOMEM`, a file system without mmap).
+    pub(crate) fn map_shared_read_only(fd: &impl AsRawFd, len: u64) -> io::Result<Mmap> {
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l > 0 && l <= isize::MAX as usize)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("cannot map {len} bytes in this address space"),
+                )
+            })?;
+        // SAFETY: with a null hint and no MAP_FIXED the kernel picks fresh
+        // address space, so the mapping cannot overlap memory that Rust
+        // owns. The descriptor is borrowed from a live File for the call;
+        // the mapping holds its own reference to the file afterwards.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Mmap { ptr, len })
+    }
+
+    /// Bytes of address space mapped.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies the `a.len() + b.len()` bytes at `offset` into `a`, then `b`
+    /// (a record's header and payload). Returns false, copying nothing,
+    /// when they do not lie wholly inside the mapping.
+    ///
+    /// The caller must know that the file holds these bytes and will not be
+    /// truncated below them during the call: a byte past the end of the
+    /// file raises SIGBUS (see the type's documentation).
+    pub(crate) fn copy_at(&self, offset: u64, a: &mut [u8], b: &mut [u8]) -> bool {
+        let inside = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some((start, start.checked_add(a.len())?.checked_add(b.len())?)))
+            .filter(|&(_, end)| end <= self.len);
+        let Some((start, _)) = inside else {
+            return false;
+        };
+        // SAFETY: `start + a.len() + b.len() <= self.len` (checked above), so
+        // both source ranges lie inside the live mapping, which `&self`
+        // keeps mapped for the call; the pages are readable (PROT_READ) and,
+        // by this function's contract, backed by the file (no SIGBUS). The
+        // destinations are distinct, exclusively borrowed slices of the
+        // stated lengths and cannot overlap the mapping, which Rust never
+        // hands out. The source may be changed meanwhile by another process
+        // writing the file; the copy is then a mix, which the caller's CRC
+        // check rejects, and no reference to the mapped bytes exists to be
+        // invalidated.
+        unsafe {
+            let src = self.ptr.as_ptr().add(start);
+            ptr::copy_nonoverlapping(src, a.as_mut_ptr(), a.len());
+            ptr::copy_nonoverlapping(src.add(a.len()), b.as_mut_ptr(), b.len());
+        }
+        true
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` and `len` are exactly what `mmap` returned, and no
+        // pointer into the mapping outlives a `copy_at` call, which borrows
+        // `self`. munmap can only fail on bad arguments, which these are not.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+impl std::fmt::Debug for Mmap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mmap").field("len", &self.len).finish()
     }
 }
 
@@ -111,6 +235,29 @@ mod tests {
         let (mut a, mut b) = ([0u8; 3], [0u8; 4]);
         assert_eq!(preadv2(&f, &mut a, &mut b, 2).unwrap(), 7);
         assert_eq!((&a, &b), (b"234", b"5678"));
+    }
+
+    #[test]
+    fn a_mapping_longer_than_the_file_copies_what_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let f = OpenOptions::new().read(true).write(true).open(&p).unwrap();
+        let m = Mmap::map_shared_read_only(&f, 1 << 20).unwrap();
+        assert_eq!(m.len(), 1 << 20);
+        let (mut a, mut b) = ([0u8; 3], [0u8; 4]);
+        assert!(m.copy_at(2, &mut a, &mut b));
+        assert_eq!((&a, &b), (b"234", b"5678"));
+        // Written after mapping: visible through the shared mapping.
+        std::os::unix::fs::FileExt::write_at(&f, b"abcdefghij", 10).unwrap();
+        assert!(m.copy_at(9, &mut a, &mut b));
+        assert_eq!((&a, &b), (b"9ab", b"cdef"));
+        // Outside the mapping: refused, nothing copied.
+        let (mut a, mut b) = ([7u8; 3], [7u8; 4]);
+        assert!(!m.copy_at((1 << 20) - 6, &mut a, &mut b));
+        assert!(!m.copy_at(u64::MAX - 2, &mut a, &mut b));
+        assert_eq!((a, b), ([7; 3], [7; 4]));
+        assert!(Mmap::map_shared_read_only(&f, 0).is_err());
     }
 
     #[test]
