@@ -58,9 +58,9 @@ static const char *status_name(wal_status s)
     static const char *const names[] = {
         "WAL_OK",         "WAL_NOT_FOUND",  "WAL_INVALID_ARGUMENT", "WAL_BUFFER_TOO_SMALL",
         "WAL_IO",         "WAL_NO_SPACE",   "WAL_CORRUPTION",       "WAL_LOCKED",
-        "WAL_INCOMPATIBLE", "WAL_POISONED", "WAL_PANIC",
+        "WAL_INCOMPATIBLE", "WAL_POISONED", "WAL_PANIC",     "WAL_COMPACTED",
     };
-    if (s >= 0 && s <= 10) {
+    if (s >= 0 && s <= 11) {
         return names[s];
     }
     return "(unknown status value)";
@@ -441,12 +441,12 @@ static void test_version_and_strings(void)
     CHECK(only_minor == WAL_VERSION_MINOR);
     printf("   library %s, header %s\n", v, WAL_VERSION_STRING);
 
-    for (int32_t s = 0; s <= 10; s++) {
+    for (int32_t s = 0; s <= 11; s++) {
         const char *str = wal_status_str(s);
         CHECK(str != NULL && str[0] != '\0');
         CHECK(strcmp(str, "unknown status") != 0);
     }
-    const int32_t unknown[] = {11, 999, -1, INT32_MIN, INT32_MAX};
+    const int32_t unknown[] = {12, 999, -1, INT32_MIN, INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *str = wal_status_str(unknown[i]);
         CHECK(str != NULL && strcmp(str, "unknown status") == 0);
@@ -866,6 +866,396 @@ static void test_batches_and_limit(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* 5b. Mixed write batches and range deletes                                */
+/* ------------------------------------------------------------------------ */
+
+static wal_write_op op_store(uint64_t id, const uint8_t *data, size_t len)
+{
+    wal_write_op o = {WAL_OP_STORE, id, 0, data, len};
+    return o;
+}
+
+static wal_write_op op_delete(uint64_t id)
+{
+    wal_write_op o = {WAL_OP_DELETE, id, 0, NULL, 0};
+    return o;
+}
+
+static wal_write_op op_range(uint64_t lo, uint64_t hi)
+{
+    wal_write_op o = {WAL_OP_DELETE_RANGE, lo, hi, NULL, 0};
+    return o;
+}
+
+/* One record header as the log holds it (see the layout at the top). */
+struct rec {
+    uint8_t type;
+    uint32_t len;
+    uint64_t seq, id;
+    uint64_t hi; /* a range delete's payload, the high end; else 0 */
+};
+
+/* The records of the log from byte `from` to its end, into `out` (up to
+ * `cap`); every one must end inside the file. */
+static size_t read_records(const char *lp, uint64_t from, struct rec *out, size_t cap)
+{
+    size_t flen = 0;
+    uint8_t *f = slurp(lp, &flen);
+    size_t n = 0;
+    uint64_t pos = from;
+    while (pos < flen) {
+        CHECK(n < cap && pos + 32 <= flen);
+        const uint8_t *h = f + pos;
+        struct rec r = {h[0], le32(h + 4), le64(h + 8), le64(h + 16), 0};
+        CHECK(pos + 32 + r.len <= flen);
+        if (r.type == 5) {
+            CHECK(r.len == 8);
+            r.hi = le64(h + 32);
+        }
+        out[n++] = r;
+        pos += 32 + r.len;
+    }
+    CHECK(pos == flen);
+    free(f);
+    return n;
+}
+
+static uint64_t stat_live_ids(wal_t *w)
+{
+    uint64_t n = U64_SENTINEL;
+    CHECK_STATUS(wal_stat_live_ids(w, &n), WAL_OK);
+    return n;
+}
+
+static uint64_t stat_live_bytes(wal_t *w)
+{
+    uint64_t n = U64_SENTINEL;
+    CHECK_STATUS(wal_stat_live_bytes(w, &n), WAL_OK);
+    return n;
+}
+
+/* What ids 1..6, 99, 0 and UINT64_MAX hold after the first batch below. */
+static void expect_after_first_batch(const char *file, int line, wal_t *w, const uint8_t *b, size_t blen,
+                                     const uint8_t *c, size_t clen)
+{
+    expect_version(file, line, w, 1, 1, 10);
+    expect_payload(file, line, w, 2, b, blen);
+    expect_version(file, line, w, 3, 1, 10);
+    expect_not_found(file, line, w, 4);
+    expect_payload(file, line, w, 5, c, clen);
+    expect_not_found(file, line, w, 6);
+    expect_not_found(file, line, w, 99);
+    expect_not_found(file, line, w, 0);
+    expect_not_found(file, line, w, UINT64_MAX);
+}
+#define EXPECT_AFTER_FIRST_BATCH(w) expect_after_first_batch(__FILE__, __LINE__, (w), b, sizeof b, c, sizeof c)
+
+static void test_write_batches(void)
+{
+    section("mixed write batches and range deletes: order, framing, range ends, refusals, sequence numbers");
+
+    const char *dir = new_dir();
+    char lp[128];
+    log_path(dir, lp, sizeof lp);
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_max_payload(o, 100), WAL_OK);
+    CHECK_STATUS(wal_options_set_auto_snapshot(o, false), WAL_OK);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+
+    for (uint64_t id = 1; id <= 5; id++) {
+        STORE_VERSION(w, id, 1, 10); /* seq 1..5 */
+    }
+    const uint64_t P0 = 64 + 5 * 42;
+    CHECK(log_position(w) == P0);
+
+    uint8_t a[7], b[9], c[3], max[100], big[101];
+    fill(a, sizeof a, 6, 1);
+    fill(b, sizeof b, 2, 2);
+    fill(c, sizeof c, 5, 2);
+    fill(max, sizeof max, 60, 1);
+    fill(big, sizeof big, 61, 1);
+
+    /* Operations apply in order, a later one for the same id wins, and a
+     * delete of an id that is not there is no error inside a batch. */
+    const wal_write_op ops1[] = {
+        op_store(6, a, sizeof a), /* a new id... */
+        op_delete(6),             /* ...deleted in the same batch */
+        op_delete(2),             /* a live id... */
+        op_store(2, b, sizeof b), /* ...stored again after its delete */
+        op_delete(99),            /* never existed */
+        op_range(4, 5),           /* 4 and 5, both ends */
+        op_store(5, c, sizeof c), /* 5 back after the range */
+    };
+    CHECK_STATUS(wal_write_batch(w, ops1, 7), WAL_OK);
+    EXPECT_AFTER_FIRST_BATCH(w);
+    CHECK(stat_live_ids(w) == 4);
+    CHECK(stat_live_bytes(w) == 10 + 9 + 10 + 3);
+
+    /* Framed: begin (count 7), the 7 operation records, commit (count 7);
+     * one write, so the log grew by exactly these records. */
+    const uint64_t P1 = P0 + 9 * 32 + sizeof a + sizeof b + 8 + sizeof c;
+    CHECK(log_position(w) == P1);
+    {
+        struct rec r[16];
+        CHECK(read_records(lp, P0, r, 16) == 9);
+        const uint8_t types[] = {3, 1, 2, 2, 1, 2, 5, 1, 4};
+        const uint64_t ids[] = {7, 6, 6, 2, 2, 99, 4, 5, 7};
+        for (size_t i = 0; i < 9; i++) {
+            CHECK(r[i].type == types[i]);
+            CHECK(r[i].id == ids[i]);
+            CHECK(r[i].seq == 6 + i);
+        }
+        CHECK(r[6].len == 8 && r[6].hi == 5); /* the range's high end, u64 LE */
+        CHECK(r[0].len == 0 && r[2].len == 0 && r[8].len == 0);
+    }
+
+    /* A batch of one is a plain record, unframed; a lone delete of a
+     * missing id is still no error, and is written. */
+    uint64_t seq = U64_SENTINEL;
+    const wal_write_op lone_delete = op_delete(98);
+    CHECK_STATUS(wal_write_batch_seq(w, &lone_delete, 1, &seq), WAL_OK);
+    CHECK(seq == 15);
+    CHECK(log_position(w) == P1 + 32);
+    const wal_write_op lone_store = op_store(7, max, sizeof max); /* exactly the limit */
+    CHECK_STATUS(wal_write_batch_seq(w, &lone_store, 1, &seq), WAL_OK);
+    CHECK(seq == 16);
+    CHECK(log_position(w) == P1 + 32 + 132);
+    EXPECT_PAYLOAD(w, 7, max, sizeof max);
+    {
+        struct rec r[4];
+        CHECK(read_records(lp, P1, r, 4) == 2);
+        CHECK(r[0].type == 2 && r[0].id == 98 && r[0].seq == 15);
+        CHECK(r[1].type == 1 && r[1].id == 7 && r[1].seq == 16 && r[1].len == 100);
+    }
+    /* wal_delete, unlike a batch, refuses a missing id and writes nothing. */
+    CHECK_STATUS(wal_delete(w, 98), WAL_NOT_FOUND);
+    CHECK_STATUS(wal_delete_seq(w, 98, &seq), WAL_NOT_FOUND);
+    CHECK(seq == 16);
+
+    /* Empty batches: WAL_OK, sequence number 0, nothing written. */
+    const uint64_t P2 = log_position(w);
+    CHECK_STATUS(wal_write_batch(w, ops1, 0), WAL_OK);
+    CHECK_STATUS(wal_write_batch(w, NULL, 0), WAL_OK);
+    seq = U64_SENTINEL;
+    CHECK_STATUS(wal_write_batch_seq(w, NULL, 0, &seq), WAL_OK);
+    CHECK(seq == 0);
+    CHECK(log_position(w) == P2);
+
+    /* The _seq variants: the batch's commit record, the range's record. */
+    const wal_write_op ops2[] = {op_store(8, a, sizeof a), op_range(7, 7)};
+    CHECK_STATUS(wal_write_batch_seq(w, ops2, 2, &seq), WAL_OK);
+    CHECK(seq == 20); /* begin 17, store 18, range 19, commit 20 */
+    EXPECT_PAYLOAD(w, 8, a, sizeof a);
+    EXPECT_NOT_FOUND(w, 7);
+    CHECK_STATUS(wal_delete_range_seq(w, 8, 8, &seq), WAL_OK);
+    CHECK(seq == 21);
+    EXPECT_NOT_FOUND(w, 8);
+    CHECK_STATUS(wal_delete_range(w, 100, 200), WAL_OK); /* holds no id: no error, one record */
+    CHECK_STATUS(wal_store_seq(w, 9, a, sizeof a, &seq), WAL_OK);
+    CHECK(seq == 23);
+    CHECK(log_position(w) == P2 + (4 * 32 + sizeof a + 8) + 40 + 40 + 32 + sizeof a);
+    const uint64_t P3 = log_position(w);
+
+    /* ---- Refusals: each writes nothing and leaves outputs alone. ---- */
+
+    /* lo > hi, alone and inside a batch. */
+    CHECK_STATUS(wal_delete_range(w, 9, 8), WAL_INVALID_ARGUMENT);
+    CHECK(strcmp(wal_last_error(), "wal_delete_range: invalid argument: range delete from id 9 to id 8: "
+                                   "the low end is above the high end") == 0);
+    CHECK_STATUS(wal_delete_range(w, UINT64_MAX, 0), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete_range");
+    CHECK_ERR_HAS("range delete from id 18446744073709551615 to id 0");
+    seq = U64_SENTINEL;
+    CHECK_STATUS(wal_delete_range_seq(w, 2, 1, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete_range_seq");
+    CHECK_ERR_HAS("range delete from id 2 to id 1: the low end is above the high end");
+    CHECK(seq == U64_SENTINEL);
+    const wal_write_op bad_range[] = {op_store(30, a, sizeof a), op_delete(1), op_range(8, 7),
+                                      op_store(31, b, sizeof b)};
+    CHECK_STATUS(wal_write_batch(w, bad_range, 4), WAL_INVALID_ARGUMENT);
+    CHECK(strcmp(wal_last_error(), "wal_write_batch: invalid argument: range delete from id 8 to id 7: "
+                                   "the low end is above the high end") == 0);
+    CHECK_STATUS(wal_write_batch_seq(w, bad_range, 4, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch_seq");
+    CHECK(seq == U64_SENTINEL);
+    CHECK(log_position(w) == P3);
+    EXPECT_VERSION(w, 1, 1, 10); /* the batch's delete of 1 did not happen */
+    EXPECT_NOT_FOUND(w, 30);
+    EXPECT_NOT_FOUND(w, 31);
+
+    /* NULL handle, NULL ops with a count, NULL seq. */
+    CHECK_STATUS(wal_write_batch(NULL, ops1, 1), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch");
+    CHECK_STATUS(wal_write_batch(NULL, NULL, 0), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch");
+    CHECK_STATUS(wal_write_batch_seq(NULL, ops1, 1, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch_seq");
+    CHECK_STATUS(wal_delete_range(NULL, 0, 1), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete_range");
+    CHECK_STATUS(wal_delete_range_seq(NULL, 0, 1, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete_range_seq");
+    CHECK(seq == U64_SENTINEL);
+    CHECK_STATUS(wal_write_batch(w, NULL, 2), WAL_INVALID_ARGUMENT);
+    CHECK(strcmp(wal_last_error(), "wal_write_batch: invalid argument: ops is NULL but count is 2") == 0);
+    CHECK_STATUS(wal_write_batch_seq(w, NULL, 1, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch_seq");
+    CHECK_ERR_HAS("ops is NULL but count is 1");
+    CHECK(seq == U64_SENTINEL);
+    CHECK_STATUS(wal_write_batch_seq(w, ops2, 2, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch_seq");
+    CHECK_STATUS(wal_delete_range_seq(w, 1, 1, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete_range_seq");
+    CHECK(log_position(w) == P3);
+    EXPECT_NOT_FOUND(w, 8); /* ops2 was not written again */
+    EXPECT_VERSION(w, 1, 1, 10);
+
+    /* Unknown op values, anywhere in the batch. */
+    const int32_t unknown[] = {0, 4, -1, INT32_MAX};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        wal_write_op bad[] = {op_store(30, a, sizeof a), op_delete(1), op_store(31, b, sizeof b)};
+        bad[1].op = unknown[i];
+        CHECK_STATUS(wal_write_batch(w, bad, 3), WAL_INVALID_ARGUMENT);
+        char want[128];
+        snprintf(want, sizeof want,
+                 "wal_write_batch: invalid argument: ops[1].op is %d, which is not a wal_write_op_kind",
+                 (int)unknown[i]);
+        CHECK(strcmp(wal_last_error(), want) == 0);
+        seq = U64_SENTINEL;
+        CHECK_STATUS(wal_write_batch_seq(w, bad, 3, &seq), WAL_INVALID_ARGUMENT);
+        CHECK(seq == U64_SENTINEL);
+        CHECK_STATUS(wal_write_batch(w, &bad[1], 1), WAL_INVALID_ARGUMENT); /* alone too */
+        CHECK_ERR_HAS("ops[0].op is ");
+    }
+
+    /* NULL data with a length, last. */
+    const wal_write_op null_data[] = {op_store(30, a, sizeof a), op_range(1, 3), op_store(32, NULL, 4)};
+    CHECK_STATUS(wal_write_batch(w, null_data, 3), WAL_INVALID_ARGUMENT);
+    CHECK(strcmp(wal_last_error(),
+                 "wal_write_batch: invalid argument: ops[2].data is NULL but its length is 4") == 0);
+
+    /* A payload over the limit, first. */
+    const wal_write_op too_big[] = {op_store(31, big, sizeof big), op_delete(1), op_range(0, UINT64_MAX)};
+    CHECK_STATUS(wal_write_batch(w, too_big, 3), WAL_INVALID_ARGUMENT);
+    CHECK(strcmp(wal_last_error(),
+                 "wal_write_batch: invalid argument: payload of id 31 is 101 bytes, over the limit of 100 bytes") == 0);
+    CHECK_STATUS(wal_write_batch_seq(w, too_big, 1, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch_seq");
+    CHECK(seq == U64_SENTINEL);
+
+    CHECK(log_position(w) == P3);
+    EXPECT_VERSION(w, 1, 1, 10);
+    EXPECT_VERSION(w, 3, 1, 10);
+    EXPECT_NOT_FOUND(w, 30);
+    EXPECT_NOT_FOUND(w, 31);
+    EXPECT_NOT_FOUND(w, 32);
+
+    /* Fields an op does not use are not read: id_hi, data and len of a
+     * delete, data and len of a range, id_hi of a store. */
+    wal_write_op loose[] = {op_delete(9), op_range(40, 41), op_store(10, c, sizeof c)};
+    loose[0].id_hi = 5;
+    loose[0].data = NULL;
+    loose[0].len = 1000; /* over the limit, were it read */
+    loose[1].data = NULL;
+    loose[1].len = 3;
+    loose[2].id_hi = 1;
+    CHECK_STATUS(wal_write_batch(w, loose, 3), WAL_OK);
+    EXPECT_NOT_FOUND(w, 9);
+    EXPECT_PAYLOAD(w, 10, c, sizeof c);
+    EXPECT_VERSION(w, 1, 1, 10);
+    EXPECT_VERSION(w, 3, 1, 10);
+    /* A zero-length store with NULL data is valid. */
+    const wal_write_op empty_store = op_store(11, NULL, 0);
+    CHECK_STATUS(wal_write_batch(w, &empty_store, 1), WAL_OK);
+    EXPECT_PAYLOAD(w, 11, NULL, 0);
+    CHECK(stat_live_ids(w) == 6); /* 1, 2, 3, 5, 10, 11 */
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* Reopen: the same state, every operation record replayed once
+     * (framing not counted): 5 + 7 + 1 + 1 + 2 + 1 + 1 + 1 + 3 + 1 = 23. */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    CHECK(records_replayed(w) == 23);
+    EXPECT_NO_TORN_TAIL(w);
+    EXPECT_VERSION(w, 1, 1, 10);
+    EXPECT_PAYLOAD(w, 2, b, sizeof b);
+    EXPECT_VERSION(w, 3, 1, 10);
+    EXPECT_NOT_FOUND(w, 4);
+    EXPECT_PAYLOAD(w, 5, c, sizeof c);
+    EXPECT_NOT_FOUND(w, 6);
+    EXPECT_NOT_FOUND(w, 7);
+    EXPECT_NOT_FOUND(w, 8);
+    EXPECT_NOT_FOUND(w, 9);
+    EXPECT_PAYLOAD(w, 10, c, sizeof c);
+    EXPECT_PAYLOAD(w, 11, NULL, 0);
+    EXPECT_NOT_FOUND(w, 98);
+    EXPECT_NOT_FOUND(w, 99);
+    CHECK(stat_live_ids(w) == 6);
+    CHECK(stat_live_bytes(w) == 10 + 9 + 10 + 3 + 3 + 0);
+    /* Sequence numbers go on from the log: 23 above, then the 3-op batch
+     * (24..28) and the lone store (29). */
+    CHECK_STATUS(wal_delete_range_seq(w, 10, 11, &seq), WAL_OK);
+    CHECK(seq == 30);
+    EXPECT_NOT_FOUND(w, 10);
+    EXPECT_NOT_FOUND(w, 11);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* ---- The ends of the id space, and ranges wide and narrow. ---- */
+    const char *dir2 = new_dir();
+    w = NULL;
+    CHECK_STATUS(wal_open(dir2, o, &w), WAL_OK);
+    wal_options_free(o);
+    const uint64_t ids[] = {0, 1, 2, 9, 10, 20, 21, UINT64_MAX - 1, UINT64_MAX};
+    const size_t nids = sizeof ids / sizeof ids[0];
+    for (size_t i = 0; i < nids; i++) {
+        STORE_VERSION(w, ids[i], 1, 12);
+    }
+    CHECK_STATUS(wal_delete_range(w, UINT64_MAX, UINT64_MAX), WAL_OK); /* only the top id */
+    EXPECT_NOT_FOUND(w, UINT64_MAX);
+    EXPECT_VERSION(w, UINT64_MAX - 1, 1, 12);
+    CHECK_STATUS(wal_delete_range(w, 0, 0), WAL_OK); /* only id 0 */
+    EXPECT_NOT_FOUND(w, 0);
+    EXPECT_VERSION(w, 1, 1, 12);
+    CHECK_STATUS(wal_delete_range(w, 10, 20), WAL_OK); /* both ends, not their neighbours */
+    EXPECT_VERSION(w, 9, 1, 12);
+    EXPECT_NOT_FOUND(w, 10);
+    EXPECT_NOT_FOUND(w, 20);
+    EXPECT_VERSION(w, 21, 1, 12);
+    CHECK_STATUS(wal_delete_range(w, 3, UINT64_MAX - 2), WAL_OK); /* wide: 9 and 21 */
+    EXPECT_VERSION(w, 2, 1, 12);
+    EXPECT_NOT_FOUND(w, 9);
+    EXPECT_NOT_FOUND(w, 21);
+    EXPECT_VERSION(w, UINT64_MAX - 1, 1, 12);
+    CHECK(stat_live_ids(w) == 3); /* 1, 2, UINT64_MAX - 1 */
+    CHECK_STATUS(wal_snapshot(w), WAL_OK);
+    /* After the snapshot: a batch that stores the top id and id 0 again,
+     * then a range over the whole id space, then a store. */
+    const wal_write_op ends[] = {op_store(UINT64_MAX, a, sizeof a), op_store(0, b, sizeof b),
+                                 op_range(0, UINT64_MAX), op_store(UINT64_MAX, c, sizeof c)};
+    CHECK_STATUS(wal_write_batch(w, ends, 4), WAL_OK);
+    EXPECT_PAYLOAD(w, UINT64_MAX, c, sizeof c);
+    for (size_t i = 0; i + 1 < nids; i++) {
+        EXPECT_NOT_FOUND(w, ids[i]);
+    }
+    CHECK(stat_live_ids(w) == 1);
+    CHECK(stat_live_bytes(w) == sizeof c);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    w = NULL;
+    CHECK_STATUS(wal_open(dir2, NULL, &w), WAL_OK);
+    uint64_t snap = U64_SENTINEL;
+    CHECK_STATUS(wal_open_snapshot_used(w, &snap), WAL_OK);
+    CHECK(records_replayed(w) == 4); /* only the batch after the snapshot */
+    EXPECT_PAYLOAD(w, UINT64_MAX, c, sizeof c);
+    for (size_t i = 0; i + 1 < nids; i++) {
+        EXPECT_NOT_FOUND(w, ids[i]);
+    }
+    CHECK(stat_live_ids(w) == 1);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* ------------------------------------------------------------------------ */
 /* 6. Open report and snapshot threshold                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -1219,10 +1609,33 @@ static void test_read_only_and_locking(void)
     CHECK_ERR("wal_store_batch");
     CHECK_STATUS(wal_delete(r1, 1), WAL_INVALID_ARGUMENT);
     CHECK_ERR("wal_delete");
+    const wal_write_op wops[] = {op_store(9, data, sizeof data), op_delete(1), op_range(0, UINT64_MAX)};
+    CHECK_STATUS(wal_write_batch(r1, wops, 3), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch");
+    CHECK_ERR_HAS("write batch refused: the store in ");
+    CHECK_ERR_HAS(" was opened read-only");
+    CHECK_STATUS(wal_write_batch(r1, &wops[1], 1), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_write_batch(r1, wops, 0), WAL_INVALID_ARGUMENT); /* even an empty batch */
+    CHECK_STATUS(wal_write_batch(r1, NULL, 0), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch");
+    uint64_t seq = U64_SENTINEL;
+    CHECK_STATUS(wal_write_batch_seq(r1, wops, 3, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_write_batch_seq");
+    CHECK_STATUS(wal_write_batch_seq(r1, NULL, 0, &seq), WAL_INVALID_ARGUMENT);
+    CHECK(seq == U64_SENTINEL);
+    CHECK_STATUS(wal_delete_range(r1, 0, UINT64_MAX), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete_range");
+    CHECK_ERR_HAS("delete range refused: the store in ");
+    CHECK_STATUS(wal_delete_range(r1, 5, 6), WAL_INVALID_ARGUMENT); /* holds no id: refused all the same */
+    CHECK_STATUS(wal_delete_range_seq(r1, 1, 1, &seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_delete_range_seq");
+    CHECK(seq == U64_SENTINEL);
     CHECK_STATUS(wal_sync(r1), WAL_OK); /* does nothing on a read-only store */
     EXPECT_NOT_FOUND(r1, 9);
     EXPECT_NOT_FOUND(r1, 10);
     EXPECT_VERSION(r1, 1, 1, 40);
+    EXPECT_VERSION(r1, 2, 1, 40);
+    EXPECT_VERSION(r1, 3, 1, 40);
     EXPECT_VERSION(r2, 1, 1, 40);
     CHECK_STATUS(wal_close(r1), WAL_OK);
     CHECK_STATUS(wal_close(r2), WAL_OK);
@@ -1551,13 +1964,36 @@ static void test_io_error(void)
     EXPECT_NOT_FOUND(w, 102);
     CHECK(log_position(w) == P);
 
+    /* A mixed batch: none of it is acknowledged, deletes included. */
+    const wal_write_op wops[] = {op_store(104, big, 600), op_delete(1), op_range(3, 4), op_store(105, big, 600)};
+    CHECK_STATUS(wal_write_batch(w, wops, 4), WAL_IO);
+    CHECK_ERR("wal_write_batch");
+    uint64_t seq = U64_SENTINEL;
+    CHECK_STATUS(wal_write_batch_seq(w, wops, 4, &seq), WAL_IO);
+    CHECK_ERR("wal_write_batch_seq");
+    CHECK(seq == U64_SENTINEL);
+    EXPECT_NOT_FOUND(w, 104);
+    EXPECT_NOT_FOUND(w, 105);
+    EXPECT_VERSION(w, 1, 1, 50);
+    EXPECT_VERSION(w, 3, 1, 50);
+    EXPECT_VERSION(w, 4, 1, 50);
+    CHECK(log_position(w) == P);
+
     /* No room at all: even small appends and deletes fail. */
     set_fsize_limit((rlim_t)P);
     CHECK_STATUS(wal_store(w, 103, big, 10), WAL_IO);
     CHECK_ERR("wal_store");
     CHECK_STATUS(wal_delete(w, 1), WAL_IO);
     CHECK_ERR("wal_delete");
+    CHECK_STATUS(wal_delete_range(w, 1, 10), WAL_IO);
+    CHECK_ERR("wal_delete_range");
+    CHECK_STATUS(wal_delete_range_seq(w, 0, UINT64_MAX, &seq), WAL_IO);
+    CHECK_ERR("wal_delete_range_seq");
+    CHECK(seq == U64_SENTINEL);
+    CHECK_STATUS(wal_write_batch(w, &wops[1], 1), WAL_IO);
+    CHECK_ERR("wal_write_batch");
     EXPECT_VERSION(w, 1, 1, 50);
+    EXPECT_VERSION(w, 10, 1, 50);
     EXPECT_NOT_FOUND(w, 103);
     CHECK(log_position(w) == P);
 
@@ -1715,6 +2151,7 @@ struct change {
     int32_t kind;
     uint64_t seq, id;
     size_t len;
+    uint64_t hi; /* a range delete's high end, from its 8-byte payload */
 };
 
 /* Reads a whole change stream from `from`, into `out` (up to `cap`). */
@@ -1725,13 +2162,19 @@ static size_t read_changes(wal_t *w, uint64_t from, struct change *out, size_t c
     size_t n = 0;
     for (;;) {
         bool has = false;
-        struct change ch = {0, 0, 0, 0};
+        struct change ch = {0, 0, 0, 0, 0};
         const uint8_t *data = NULL;
         CHECK_STATUS(wal_changes_next(c, &has, &ch.kind, &ch.seq, &ch.id, &data, &ch.len), WAL_OK);
         if (!has) {
             break;
         }
         CHECK(data != NULL && n < cap);
+        if (ch.kind == WAL_CHANGE_DELETE_RANGE) {
+            CHECK(ch.len == 8);
+            ch.hi = le64(data);
+        } else if (ch.kind != WAL_CHANGE_STORE) {
+            CHECK(ch.len == 0);
+        }
         out[n++] = ch;
     }
     wal_changes_free(c);
@@ -1765,9 +2208,9 @@ static void test_changes(void)
     size_t n = read_changes(w, 0, all, 16);
     CHECK(n == 6);
     const struct change want[] = {
-        {WAL_CHANGE_STORE, 1, 7, 5},        {WAL_CHANGE_BATCH_BEGIN, 2, 2, 0},
-        {WAL_CHANGE_STORE, 3, 1, 1},        {WAL_CHANGE_STORE, 4, 2, 0},
-        {WAL_CHANGE_BATCH_COMMIT, 5, 2, 0}, {WAL_CHANGE_DELETE, 6, 7, 0},
+        {WAL_CHANGE_STORE, 1, 7, 5, 0},        {WAL_CHANGE_BATCH_BEGIN, 2, 2, 0, 0},
+        {WAL_CHANGE_STORE, 3, 1, 1, 0},        {WAL_CHANGE_STORE, 4, 2, 0, 0},
+        {WAL_CHANGE_BATCH_COMMIT, 5, 2, 0, 0}, {WAL_CHANGE_DELETE, 6, 7, 0, 0},
     };
     for (size_t i = 0; i < n; i++) {
         CHECK(all[i].kind == want[i].kind && all[i].seq == want[i].seq);
@@ -1797,6 +2240,53 @@ static void test_changes(void)
     CHECK(has && kind == WAL_CHANGE_STORE && len == 5 && memcmp(data, "seven", 5) == 0);
     wal_changes_free(c);
     wal_changes_free(NULL);
+
+    /* Range deletes, alone and in a mixed batch, through the cursor. */
+    CHECK_STATUS(wal_delete_range_seq(w, 2, 5, &seq), WAL_OK);
+    CHECK(seq == 7);
+    const wal_write_op mixed[] = {op_store(9, (const uint8_t *)"nine", 4), op_delete(1), op_delete(7) /* gone */,
+                                  op_range(10, UINT64_MAX)};
+    CHECK_STATUS(wal_write_batch_seq(w, mixed, 4, &seq), WAL_OK);
+    CHECK(seq == 13); /* begin 8, operations 9..12, commit 13 */
+    const wal_write_op lone = op_range(0, 0);
+    CHECK_STATUS(wal_write_batch_seq(w, &lone, 1, &seq), WAL_OK);
+    CHECK(seq == 14); /* one record, unframed */
+    EXPECT_NOT_FOUND(w, 1);
+    EXPECT_NOT_FOUND(w, 2);
+    EXPECT_PAYLOAD(w, 9, (const uint8_t *)"nine", 4);
+    n = read_changes(w, 7, all, 16);
+    CHECK(n == 8);
+    const struct change want2[] = {
+        {WAL_CHANGE_DELETE_RANGE, 7, 2, 8, 5},
+        {WAL_CHANGE_BATCH_BEGIN, 8, 4, 0, 0},
+        {WAL_CHANGE_STORE, 9, 9, 4, 0},
+        {WAL_CHANGE_DELETE, 10, 1, 0, 0},
+        {WAL_CHANGE_DELETE, 11, 7, 0, 0},
+        {WAL_CHANGE_DELETE_RANGE, 12, 10, 8, UINT64_MAX},
+        {WAL_CHANGE_BATCH_COMMIT, 13, 4, 0, 0},
+        {WAL_CHANGE_DELETE_RANGE, 14, 0, 8, 0},
+    };
+    for (size_t i = 0; i < n; i++) {
+        CHECK(all[i].kind == want2[i].kind && all[i].seq == want2[i].seq);
+        CHECK(all[i].id == want2[i].id && all[i].len == want2[i].len && all[i].hi == want2[i].hi);
+    }
+    CHECK(read_changes(w, 0, all, 16) == 14);
+    /* From inside the batch, and after everything. */
+    CHECK(read_changes(w, 10, all, 16) == 5 && all[0].kind == WAL_CHANGE_DELETE && all[0].seq == 10);
+    CHECK(read_changes(w, 15, all, 16) == 0);
+    /* The payload of a range delete, byte for byte. */
+    CHECK_STATUS(wal_changes_open(w, 12, &c), WAL_OK);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, &id, &data, &len), WAL_OK);
+    CHECK(has && kind == WAL_CHANGE_DELETE_RANGE && seq == 12 && id == 10 && len == 8);
+    CHECK(memcmp(data, "\xff\xff\xff\xff\xff\xff\xff\xff", 8) == 0);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, &id, &data, &len), WAL_OK);
+    CHECK(has && kind == WAL_CHANGE_BATCH_COMMIT && seq == 13 && id == 4 && len == 0);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, &id, &data, &len), WAL_OK);
+    CHECK(has && kind == WAL_CHANGE_DELETE_RANGE && seq == 14 && id == 0 && len == 8);
+    CHECK(memcmp(data, "\0\0\0\0\0\0\0\0", 8) == 0);
+    CHECK_STATUS(wal_changes_next(c, &has, &kind, &seq, &id, &data, &len), WAL_OK);
+    CHECK(!has);
+    wal_changes_free(c);
     CHECK_STATUS(wal_close(w), WAL_OK);
 }
 
@@ -1909,6 +2399,7 @@ int main(void)
     test_open_arguments();
     test_basics();
     test_batches_and_limit();
+    test_write_batches();
     test_report_and_snapshot();
     test_durability();
     test_read_only_and_locking();

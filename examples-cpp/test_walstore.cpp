@@ -2,10 +2,11 @@
 //
 // `make cpp-test` builds it with g++ -std=c++17 -Wall -Wextra -Wpedantic
 // -Werror and ASan/UBSan (LeakSanitizer included) and runs it. It calls
-// every member of walstore::Options, Store, Cursor and Error, checks exact
-// bytes and exact values, and for every failure the exact exception type
-// (walstore::Error), status and failing C function. Each failed check
-// prints file:line and what differed; the program exits 1 if any failed.
+// every member of walstore::Options, Store, Cursor, WriteBatch and Error,
+// checks exact bytes and exact values, and for every failure the exact
+// exception type (walstore::Error), status and failing C function. Each
+// failed check prints file:line and what differed; the program exits 1 if
+// any failed.
 //
 // Every scenario works in its own fresh directory under /tmp
 // (/tmp/walstore-cpptest-XXXXXX), removed at the end of the scenario.
@@ -61,6 +62,7 @@ static const char *status_name(Status s)
     case Status::incompatible: return "incompatible";
     case Status::poisoned: return "poisoned";
     case Status::panic: return "panic";
+    case Status::compacted: return "compacted";
     }
     return "(unknown)";
 }
@@ -205,6 +207,7 @@ static void test_types_and_strings()
     static_assert(std::is_nothrow_move_constructible_v<walstore::Cursor>);
     static_assert(std::is_base_of_v<std::runtime_error, Error>);
     static_assert(static_cast<std::int32_t>(Status::panic) == 10);
+    static_assert(static_cast<std::int32_t>(Status::compacted) == 11);
 
     CHECK_EQ(walstore::version(), std::string(WAL_VERSION_STRING));
     CHECK_EQ(std::string(walstore::to_string(Status::ok)), std::string("ok"));
@@ -415,6 +418,178 @@ static void test_batches_and_limit()
     CHECK_EQ(s.retrieve_string(30), std::string("12345678"));
 }
 
+static void test_write_batches()
+{
+    TempDir d;
+    Options o;
+    o.max_payload(8).auto_snapshot(false);
+    std::uint64_t end = 0;
+    {
+        Store s(d.path(), o);
+        for (std::uint64_t id = 1; id <= 6; id++) {
+            s.store(id, Bytes(2, static_cast<std::uint8_t>(id))); // 34 bytes each
+        }
+        s.store(UINT64_MAX, std::string_view("top"));
+        s.store(0, std::string_view("zero"));
+
+        // Building: adders chain, size/empty/clear.
+        walstore::WriteBatch b;
+        CHECK(b.empty());
+        CHECK_EQ(b.size(), std::size_t(0));
+        std::string src = "seven";
+        walstore::WriteBatch &r = b.store(7, src)
+                                      .erase(7)                          // stored, then deleted
+                                      .erase(2)                          // a live id...
+                                      .store(2, Bytes({2, 2, 2}))        // ...stored again after
+                                      .erase(99)                         // never existed: no error
+                                      .erase_range(4, 5)                 // both ends, not 3 or 6
+                                      .store(5, "five!", 5)              // back after the range
+                                      .store(8, src);                    // copied now...
+        CHECK(&r == &b);
+        CHECK_EQ(b.size(), std::size_t(8));
+        CHECK(!b.empty());
+        src = "CHANGED";                                                 // ...so this does not matter
+        const std::vector<wal_write_op> view = b.ops();
+        CHECK_EQ(view.size(), std::size_t(8));
+        CHECK_EQ(view[5].op, std::int32_t(WAL_OP_DELETE_RANGE));
+        CHECK_EQ(view[5].id, std::uint64_t(4));
+        CHECK_EQ(view[5].id_hi, std::uint64_t(5));
+        CHECK_EQ(view[1].op, std::int32_t(WAL_OP_DELETE));
+        CHECK(view[1].data == nullptr);
+        CHECK_EQ(view[7].op, std::int32_t(WAL_OP_STORE));
+        CHECK_EQ(Bytes(view[7].data, view[7].data + view[7].len), bytes_of("seven"));
+
+        std::uint64_t before = s.log_position();
+        s.write_batch(b);
+        // One framed group: begin + 8 records + commit; the range record's
+        // payload is its 8-byte high end.
+        CHECK_EQ(s.log_position(), before + 10 * 32 + 5 + 3 + 8 + 5 + 5);
+        CHECK_EQ(s.retrieve_string(1), std::string(2, '\x01'));
+        CHECK_EQ(s.retrieve(2), Bytes({2, 2, 2}));
+        CHECK_EQ(s.retrieve(3), Bytes(2, 3));
+        EXPECT_ERROR(s.retrieve(4), Status::not_found, "wal_retrieve");
+        CHECK_EQ(s.retrieve_string(5), std::string("five!"));
+        CHECK_EQ(s.retrieve(6), Bytes(2, 6));
+        EXPECT_ERROR(s.retrieve(7), Status::not_found, "wal_retrieve");
+        CHECK_EQ(s.retrieve_string(8), std::string("seven"));
+        EXPECT_ERROR(s.retrieve(99), Status::not_found, "wal_retrieve");
+        CHECK_EQ(s.stats().live_ids, std::uint64_t(8)); // 0, 1, 2, 3, 5, 6, 8, top
+
+        // A batch may be written again; clear() empties it.
+        b.clear();
+        CHECK(b.empty());
+        CHECK_EQ(b.ops().size(), std::size_t(0));
+        before = s.log_position();
+        s.write_batch(b); // empty: writes nothing
+        s.write_batch(static_cast<const wal_write_op *>(nullptr), 0);
+        CHECK_EQ(s.log_position(), before);
+        b.erase(6);
+        s.write_batch(b); // a batch of one: one plain record
+        CHECK_EQ(s.log_position(), before + 32);
+        s.write_batch(b); // 6 is gone now: still no error
+        EXPECT_ERROR(s.retrieve(6), Status::not_found, "wal_retrieve");
+
+        // erase_range: the ends of the id space, and a range that holds
+        // no id.
+        s.erase_range(UINT64_MAX, UINT64_MAX);
+        EXPECT_ERROR(s.retrieve(UINT64_MAX), Status::not_found, "wal_retrieve");
+        s.erase_range(0, 0);
+        EXPECT_ERROR(s.retrieve(0), Status::not_found, "wal_retrieve");
+        CHECK_EQ(s.retrieve(1), Bytes(2, 1));
+        before = s.log_position();
+        s.erase_range(1000, 2000);
+        CHECK_EQ(s.log_position(), before + 40);
+
+        // Refusals: exact status, the C function, the message; nothing is
+        // written.
+        before = s.log_position();
+        try {
+            s.erase_range(9, 8);
+            fail(__FILE__, __LINE__, "erase_range(9, 8) did not throw");
+        } catch (const Error &e) {
+            g_checks++;
+            CHECK_EQ(e.status(), Status::invalid_argument);
+            CHECK_EQ(std::string(e.call()), std::string("wal_delete_range"));
+            CHECK_EQ(e.message(), std::string("wal_delete_range: invalid argument: range delete from id 9 to id 8: "
+                                              "the low end is above the high end"));
+        }
+        EXPECT_ERROR(s.erase_range(UINT64_MAX, 0), Status::invalid_argument, "wal_delete_range");
+        walstore::WriteBatch bad;
+        bad.store(30, "ok", 2).erase(1).erase_range(3, 2);
+        try {
+            s.write_batch(bad);
+            fail(__FILE__, __LINE__, "write_batch with a range 3..2 did not throw");
+        } catch (const Error &e) {
+            g_checks++;
+            CHECK_EQ(e.status(), Status::invalid_argument);
+            CHECK_EQ(std::string(e.call()), std::string("wal_write_batch"));
+            CHECK_EQ(e.message(), std::string("wal_write_batch: invalid argument: range delete from id 3 to id 2: "
+                                              "the low end is above the high end"));
+        }
+        walstore::WriteBatch too_big;
+        too_big.erase(1).store(31, std::string_view("123456789")); // 9 bytes, limit 8
+        EXPECT_ERROR(s.write_batch(too_big), Status::invalid_argument, "wal_write_batch");
+        walstore::WriteBatch null_data;
+        null_data.erase(1).store(32, nullptr, 3);
+        try {
+            s.write_batch(null_data);
+            fail(__FILE__, __LINE__, "write_batch with NULL data did not throw");
+        } catch (const Error &e) {
+            g_checks++;
+            CHECK_EQ(e.message(),
+                     std::string("wal_write_batch: invalid argument: ops[1].data is NULL but its length is 3"));
+        }
+        walstore::WriteBatch empty_store; // NULL data of size 0 is a valid empty payload
+        empty_store.store(33, nullptr, 0).store(34, std::string_view());
+        const wal_write_op unknown[] = {{WAL_OP_DELETE, 1, 0, nullptr, 0}, {7, 3, 0, nullptr, 0}};
+        EXPECT_ERROR(s.write_batch(unknown, 2), Status::invalid_argument, "wal_write_batch");
+        EXPECT_ERROR(s.write_batch(static_cast<const wal_write_op *>(nullptr), 1), Status::invalid_argument,
+                     "wal_write_batch");
+        CHECK_EQ(s.log_position(), before);
+        CHECK_EQ(s.retrieve(1), Bytes(2, 1));
+        CHECK_EQ(s.retrieve(3), Bytes(2, 3));
+        EXPECT_ERROR(s.retrieve(30), Status::not_found, "wal_retrieve");
+        EXPECT_ERROR(s.retrieve(31), Status::not_found, "wal_retrieve");
+
+        s.write_batch(empty_store);
+        CHECK_EQ(s.retrieve(33), Bytes());
+        CHECK_EQ(s.retrieve(34), Bytes());
+        // The raw form, as the C API takes it.
+        const std::uint8_t nine[] = {9};
+        const wal_write_op raw[] = {{WAL_OP_STORE, 9, 0, nine, 1}, {WAL_OP_DELETE_RANGE, 33, 34, nullptr, 0}};
+        s.write_batch(raw, 2);
+        CHECK_EQ(s.retrieve(9), Bytes({9}));
+        EXPECT_ERROR(s.retrieve(33), Status::not_found, "wal_retrieve");
+        end = s.log_position();
+        s.close();
+    }
+
+    // Reopen: the same state. Records replayed (framing not counted):
+    // 8 stores, 8 (first batch), 1 + 1 (erase 6 twice), 3 ranges, 2 (empty
+    // stores), 2 (raw) = 25.
+    Store s(d.path(), o);
+    CHECK_EQ(s.records_replayed(), std::uint64_t(25));
+    CHECK_EQ(s.log_position(), end);
+    const std::pair<std::uint64_t, Bytes> live[] = {
+        {1, Bytes(2, 1)}, {2, Bytes({2, 2, 2})}, {3, Bytes(2, 3)}, {5, bytes_of("five!")},
+        {8, bytes_of("seven")}, {9, Bytes({9})},
+    };
+    for (const auto &kv : live) {
+        CHECK_EQ(s.retrieve(kv.first), kv.second);
+    }
+    for (std::uint64_t id : {std::uint64_t(0), std::uint64_t(4), std::uint64_t(6), std::uint64_t(7),
+                             std::uint64_t(33), std::uint64_t(34), std::uint64_t(99), std::uint64_t(UINT64_MAX)}) {
+        EXPECT_ERROR(s.retrieve(id), Status::not_found, "wal_retrieve");
+    }
+    CHECK_EQ(s.stats().live_ids, std::uint64_t(6));
+    // Everything at once.
+    walstore::WriteBatch all;
+    all.erase_range(0, UINT64_MAX);
+    s.write_batch(all);
+    CHECK_EQ(s.stats().live_ids, std::uint64_t(0));
+    CHECK_EQ(s.stats().live_bytes, std::uint64_t(0));
+}
+
 static void test_move_semantics()
 {
     TempDir d1, d2, d3;
@@ -435,6 +610,9 @@ static void test_move_semantics()
     EXPECT_ERROR(a.retrieve(1), Status::invalid_argument, "wal_retrieve");
     EXPECT_ERROR(a.retrieve(1, nullptr, 0), Status::invalid_argument, "wal_retrieve");
     EXPECT_ERROR(a.erase(1), Status::invalid_argument, "wal_delete");
+    EXPECT_ERROR(a.erase_range(1, 2), Status::invalid_argument, "wal_delete_range");
+    EXPECT_ERROR(a.write_batch(walstore::WriteBatch().erase(1)), Status::invalid_argument, "wal_write_batch");
+    EXPECT_ERROR(a.write_batch(walstore::WriteBatch()), Status::invalid_argument, "wal_write_batch");
     EXPECT_ERROR(a.sync(), Status::invalid_argument, "wal_sync");
     EXPECT_ERROR(a.snapshot(), Status::invalid_argument, "wal_snapshot");
     EXPECT_ERROR(a.log_position(), Status::invalid_argument, "wal_log_position");
@@ -502,6 +680,19 @@ static void test_locking_and_read_only()
     EXPECT_ERROR(r1.store_batch({Entry(2, std::string_view("no"))}), Status::invalid_argument, "wal_store_batch");
     EXPECT_ERROR(r1.store_batch(std::vector<Entry>()), Status::invalid_argument, "wal_store_batch");
     EXPECT_ERROR(r1.erase(1), Status::invalid_argument, "wal_delete");
+    EXPECT_ERROR(r1.erase_range(0, UINT64_MAX), Status::invalid_argument, "wal_delete_range");
+    EXPECT_ERROR(r1.write_batch(walstore::WriteBatch().store(2, std::string_view("no")).erase(1)),
+                 Status::invalid_argument, "wal_write_batch");
+    EXPECT_ERROR(r1.write_batch(walstore::WriteBatch()), Status::invalid_argument, "wal_write_batch");
+    try {
+        r1.write_batch(walstore::WriteBatch().erase_range(0, 1));
+        fail(__FILE__, __LINE__, "write_batch on a read-only store did not throw");
+    } catch (const Error &e) {
+        g_checks++;
+        CHECK(e.message().find("write batch refused") != std::string::npos);
+        CHECK(e.message().find("read-only") != std::string::npos);
+    }
+    CHECK_EQ(r1.retrieve_string(1), std::string("one"));
     EXPECT_ERROR(r1.snapshot(), Status::invalid_argument, "wal_snapshot");
     r1.sync(); // does nothing on a read-only store
 
@@ -797,6 +988,7 @@ int main()
         {"options", test_options},
         {"store and retrieve", test_store_and_retrieve},
         {"batches and limit", test_batches_and_limit},
+        {"write batches and range deletes", test_write_batches},
         {"move semantics", test_move_semantics},
         {"locking and read-only", test_locking_and_read_only},
         {"report, snapshot and stats", test_report_snapshot_and_stats},

@@ -5,7 +5,8 @@
 //
 // Ownership. walstore::Store, walstore::Options and walstore::Cursor each own
 // one C object (wal_t, wal_options, wal_iter_t) and free it in their
-// destructor. They are move-only; a moved-from (or default-constructed)
+// destructor. walstore::WriteBatch is a plain value that owns copies of
+// its payloads. They are move-only; a moved-from (or default-constructed)
 // object is empty, and a call on an empty object throws walstore::Error with
 // Status::invalid_argument (the C function receives NULL); only is_open(),
 // get(), close() (which does nothing) and should_snapshot() (false) do not.
@@ -19,10 +20,12 @@
 //
 // Inputs. Payloads are passed as (pointer, size), std::string_view or
 // std::vector<std::uint8_t>; walstore copies them before returning.
+// WriteBatch copies them when they are added.
 //
 // Threads. As for the C API: a Store may be used from many threads at once,
-// except close(), move and destruction, which must come last. Options and
-// Cursor are for one thread at a time. Error messages are per thread.
+// except close(), move and destruction, which must come last. Options,
+// Cursor and WriteBatch are for one thread at a time. Error messages are
+// per thread.
 //
 // Lifetimes. A Cursor must be destroyed before the Store it reads.
 
@@ -60,6 +63,7 @@ enum class Status : std::int32_t {
     incompatible = WAL_INCOMPATIBLE,
     poisoned = WAL_POISONED,
     panic = WAL_PANIC,
+    compacted = WAL_COMPACTED,
 };
 
 // A static description of any status ("not found", ...; "unknown status"
@@ -210,6 +214,83 @@ struct Entry {
     Entry(std::uint64_t id_, const void *data_, std::size_t size_) noexcept : id(id_), data(data_), size(size_) {}
     Entry(std::uint64_t id_, std::string_view s) noexcept : id(id_), data(s.data()), size(s.size()) {}
     Entry(std::uint64_t id_, const std::vector<std::uint8_t> &v) noexcept : id(id_), data(v.data()), size(v.size()) {}
+};
+
+// A mixed batch for Store::write_batch: stores, deletes and range deletes,
+// applied in the order they were added (a later operation for the same id
+// wins). Adders return *this, so they chain:
+//   walstore::WriteBatch b; b.store(1, "one").erase(2).erase_range(10, 19);
+// Stored bytes are copied into the batch, so its sources need not outlive
+// it. Nothing is checked until the batch is written: an invalid operation
+// (a range with lo > hi, a payload over the limit, NULL data with a
+// non-zero size) then makes write_batch throw, and nothing of the batch is
+// written. A batch may be written any number of times.
+class WriteBatch {
+public:
+    // Stores `size` bytes at `data` under `id`. NULL data with a non-zero
+    // size is kept as such, for write_batch to refuse.
+    WriteBatch &store(std::uint64_t id, const void *data, std::size_t size)
+    {
+        std::size_t at = bytes_.size();
+        if (data != nullptr) {
+            bytes_.insert(bytes_.end(), detail::bytes(data), detail::bytes(data) + size);
+        }
+        ops_.push_back(Op{WAL_OP_STORE, id, 0, at, size, data == nullptr});
+        return *this;
+    }
+    WriteBatch &store(std::uint64_t id, std::string_view data) { return store(id, data.data(), data.size()); }
+    WriteBatch &store(std::uint64_t id, const std::vector<std::uint8_t> &data)
+    {
+        return store(id, data.data(), data.size());
+    }
+    // Deletes `id`. Unlike Store::erase, an id that is not in the store is
+    // not an error.
+    WriteBatch &erase(std::uint64_t id)
+    {
+        ops_.push_back(Op{WAL_OP_DELETE, id, 0, 0, 0, true});
+        return *this;
+    }
+    // Deletes every id from `lo` to `hi`, both included, with one record.
+    WriteBatch &erase_range(std::uint64_t lo, std::uint64_t hi)
+    {
+        ops_.push_back(Op{WAL_OP_DELETE_RANGE, lo, hi, 0, 0, true});
+        return *this;
+    }
+
+    // The number of operations.
+    std::size_t size() const noexcept { return ops_.size(); }
+    bool empty() const noexcept { return ops_.empty(); }
+    // Empties the batch, keeping its memory for reuse.
+    void clear() noexcept
+    {
+        ops_.clear();
+        bytes_.clear();
+    }
+
+    // The C view of the batch, valid until the batch is next changed or
+    // destroyed.
+    std::vector<wal_write_op> ops() const
+    {
+        std::vector<wal_write_op> c(ops_.size());
+        for (std::size_t i = 0; i < ops_.size(); i++) {
+            const Op &o = ops_[i];
+            const std::uint8_t *data = o.null_data || o.size == 0 ? nullptr : bytes_.data() + o.at;
+            c[i] = wal_write_op{o.kind, o.id, o.id_hi, data, o.size};
+        }
+        return c;
+    }
+
+private:
+    struct Op {
+        std::int32_t kind;
+        std::uint64_t id;
+        std::uint64_t id_hi;
+        std::size_t at; // offset of a store's bytes in bytes_
+        std::size_t size;
+        bool null_data;
+    };
+    std::vector<Op> ops_;
+    std::vector<std::uint8_t> bytes_;
 };
 
 // The torn tail an open cut (Store::torn_tail()).
@@ -396,6 +477,29 @@ public:
 
     // Deletes `id`. Throws Status::not_found when it is not in the store.
     void erase(std::uint64_t id) { detail::check("wal_delete", wal_delete(w_, id)); }
+
+    // Deletes every id from `lo` to `hi`, both included, with one record;
+    // ids in the range that are not in the store are no error. Throws
+    // Status::invalid_argument for lo > hi or a read-only store.
+    void erase_range(std::uint64_t lo, std::uint64_t hi)
+    {
+        detail::check("wal_delete_range", wal_delete_range(w_, lo, hi));
+    }
+
+    // Writes every operation of `batch` with one write and one flush or
+    // fsync: after a crash, all of them or none. An empty batch writes
+    // nothing (but a read-only store refuses it). Throws
+    // Status::invalid_argument, from "wal_write_batch", when any operation
+    // is invalid; nothing is written then.
+    void write_batch(const WriteBatch &batch)
+    {
+        std::vector<wal_write_op> c = batch.ops();
+        write_batch(c.data(), c.size());
+    }
+    void write_batch(const wal_write_op *ops, std::size_t count)
+    {
+        detail::check("wal_write_batch", wal_write_batch(w_, ops, count));
+    }
 
     // Makes every write so far survive power loss, whatever the durability.
     void sync() { detail::check("wal_sync", wal_sync(w_)); }

@@ -8,13 +8,20 @@
 //! the one outcome the recovery rules allow is asserted exactly: the error
 //! kind and offset, or the torn tail (offset, length, side file, the log cut
 //! to it) and the exact bytes of every id.
+//!
+//! The log holds every record type a store writes: single stores and
+//! deletes, a batch of stores, a mixed batch (a range delete, a store, a
+//! delete of a live id and a delete of an id that never existed) and a lone
+//! range delete. A range delete's ids cannot be trusted once its payload
+//! (the range's high end) is damaged, so such damage fails the open in
+//! `Salvage` mode too; the matrix counts it as its own category.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
-use walstore::{Durability, Error, ErrorKind, Options, RecoveryMode, Store};
+use walstore::{Durability, Error, ErrorKind, Options, RecoveryMode, Store, WriteBatch};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
 const FILE_HEADER_LEN: u64 = 64;
@@ -27,12 +34,31 @@ enum Op {
     Put(u64, &'static [u8]),
     Delete(u64),
     Batch(&'static [(u64, &'static [u8])]),
+    /// A mixed batch, through `Store::write_batch`.
+    Mixed(&'static [MixedOp]),
+    /// A lone range delete of `lo..=hi`, through `Store::delete_range`.
+    DeleteRange(u64, u64),
+}
+
+/// One operation of a mixed batch (the test's own type, so that the model
+/// does not lean on the library's).
+enum MixedOp {
+    Put(u64, &'static [u8]),
+    /// A delete; the id need not be live.
+    Delete(u64),
+    Range(u64, u64),
 }
 
 /// Single stores (one of zero length, one overwriting an earlier id), a
 /// delete, a batch of three (overwriting id 3, and holding id 3 twice: the
-/// later entry wins), stores and a delete after the batch, and a single
-/// store as the last record.
+/// later entry wins), stores and a delete after the batch, a mixed batch
+/// (a store of id 3, then a range delete of ids 2 and 3 that deletes both
+/// ends, the store before it included, and spares id 1 below it; a store of
+/// a new id, a delete of the live id 6 and one of id 42, which never
+/// existed), a lone range delete from id 1 to id 7 (it deletes id 1 and
+/// spares id 8 above it), and a single store as the last record. Between
+/// them the two ranges tell an end that is wrongly excluded or a neighbour
+/// that is wrongly included from the right answer.
 const OPS: &[Op] = &[
     Op::Put(1, b"alpha"),
     Op::Put(2, b""),
@@ -43,6 +69,14 @@ const OPS: &[Op] = &[
     Op::Batch(&[(3, b"charlie-batch"), (5, b"echo"), (3, b"charlie-final")]),
     Op::Put(6, b"foxtrot"),
     Op::Delete(5),
+    Op::Mixed(&[
+        MixedOp::Put(3, b"hotel: deleted by the range after it"),
+        MixedOp::Range(2, 3),
+        MixedOp::Put(8, b"india"),
+        MixedOp::Delete(6),
+        MixedOp::Delete(42),
+    ]),
+    Op::DeleteRange(1, 7),
     Op::Put(7, b"golf: the last record"),
 ];
 
@@ -52,6 +86,20 @@ fn run_ops(store: &Store, ops: &[Op]) {
             Op::Put(id, data) => store.store(*id, data).unwrap(),
             Op::Delete(id) => store.delete(*id).unwrap(),
             Op::Batch(entries) => store.store_batch(entries).unwrap(),
+            Op::Mixed(mixed) => {
+                let mut b = WriteBatch::new();
+                for m in mixed.iter() {
+                    match m {
+                        MixedOp::Put(id, data) => b.store(*id, data),
+                        MixedOp::Delete(id) => b.delete(*id),
+                        MixedOp::Range(lo, hi) => b.delete_range(*lo, *hi),
+                    };
+                }
+                store.write_batch(&b).unwrap();
+            }
+            Op::DeleteRange(lo, hi) => {
+                store.delete_range(*lo, *hi).unwrap();
+            }
         }
     }
 }
@@ -65,6 +113,8 @@ enum Kind {
     Delete = 2,
     BatchBegin = 3,
     BatchCommit = 4,
+    /// Id = the low end, payload = the high end (u64 LE); both included.
+    DeleteRange = 5,
 }
 
 #[derive(Debug)]
@@ -88,7 +138,13 @@ impl Rec {
     }
 
     fn is_op(&self) -> bool {
-        matches!(self.kind, Kind::Put | Kind::Delete)
+        matches!(self.kind, Kind::Put | Kind::Delete | Kind::DeleteRange)
+    }
+
+    /// The high end of a range delete, from its payload.
+    fn range_hi(&self) -> u64 {
+        assert_eq!(self.kind, Kind::DeleteRange, "{self:?}");
+        u64::from_le_bytes(self.payload[..].try_into().unwrap())
     }
 }
 
@@ -136,6 +192,26 @@ impl Model {
                     }
                     m.push(Kind::BatchCommit, n, b"", group);
                 }
+                Op::Mixed(ops) => {
+                    let framed = ops.len() > 1;
+                    let n = ops.len() as u64;
+                    if framed {
+                        m.push(Kind::BatchBegin, n, b"", group);
+                    }
+                    for op in ops.iter() {
+                        match op {
+                            MixedOp::Put(id, data) => m.push(Kind::Put, *id, data, group),
+                            MixedOp::Delete(id) => m.push(Kind::Delete, *id, b"", group),
+                            MixedOp::Range(lo, hi) => {
+                                m.push(Kind::DeleteRange, *lo, &hi.to_le_bytes(), group)
+                            }
+                        }
+                    }
+                    if framed {
+                        m.push(Kind::BatchCommit, n, b"", group);
+                    }
+                }
+                Op::DeleteRange(lo, hi) => m.push(Kind::DeleteRange, *lo, &hi.to_le_bytes(), group),
             }
             let end = m.end();
             m.groups.push(Group { start, end });
@@ -161,14 +237,19 @@ impl Model {
         self.recs.last().map_or(FILE_HEADER_LEN, Rec::end)
     }
 
-    /// Every id any store or delete names.
+    /// Every id any store or delete names, and the ends of every range
+    /// delete and the ids just outside them.
     fn ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self
-            .recs
-            .iter()
-            .filter(|r| r.is_op())
-            .map(|r| r.id)
-            .collect();
+        let mut ids: Vec<u64> = Vec::new();
+        for r in self.recs.iter().filter(|r| r.is_op()) {
+            ids.push(r.id);
+            if r.kind == Kind::DeleteRange {
+                let hi = r.range_hi();
+                ids.extend(r.id.checked_sub(1));
+                ids.push(hi);
+                ids.extend(hi.checked_add(1));
+            }
+        }
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -186,14 +267,19 @@ impl Model {
                 Kind::Put if damaged == Some(i) => s.insert(r.id, Want::Damaged(r.offset)),
                 Kind::Put => s.insert(r.id, Want::Bytes(r.payload.clone())),
                 Kind::Delete => s.remove(&r.id),
+                Kind::DeleteRange => {
+                    let hi = r.range_hi();
+                    s.retain(|id, _| !(r.id..=hi).contains(id));
+                    None
+                }
                 Kind::BatchBegin | Kind::BatchCommit => None,
             };
         }
         s
     }
 
-    /// Store and delete records in the first `groups` commit groups (what
-    /// `OpenReport::records_replayed` counts).
+    /// Store, delete and range delete records in the first `groups` commit
+    /// groups (what `OpenReport::records_replayed` counts).
     fn replayed(&self, groups: usize) -> u64 {
         self.recs
             .iter()
@@ -245,6 +331,11 @@ impl Model {
         }
         match (in_header, mode) {
             (true, _) => Expect::RecordHeaderCorruption { offset: r.offset },
+            // The range's high end is the payload: with it damaged, which
+            // ids the record deleted cannot be known, whatever the mode.
+            (false, _) if r.kind == Kind::DeleteRange => {
+                Expect::RangePayloadCorruption { offset: r.offset }
+            }
             (false, RecoveryMode::Salvage) => Expect::Salvaged {
                 rec: i,
                 superseded: !self
@@ -267,6 +358,11 @@ enum Expect {
     PayloadCorruption {
         offset: u64,
     },
+    /// The payload of a range delete (its high end) is damaged: the open
+    /// fails in every mode, `Salvage` included.
+    RangePayloadCorruption {
+        offset: u64,
+    },
     /// A torn tail from the start of this commit group.
     Tail {
         group: usize,
@@ -286,6 +382,7 @@ impl Expect {
             Expect::FileHeaderCorruption => "corruption at 0 (file header)",
             Expect::RecordHeaderCorruption { .. } => "corruption (record header)",
             Expect::PayloadCorruption { .. } => "corruption (payload)",
+            Expect::RangePayloadCorruption { .. } => "corruption (range delete payload)",
             Expect::Tail { .. } => "torn tail cut",
             Expect::Salvaged {
                 superseded: false, ..
@@ -543,20 +640,52 @@ fn layout_matches_the_model() {
             BatchCommit,
             Put,
             Delete,
+            BatchBegin,
+            Put,
+            DeleteRange,
+            Put,
+            Delete,
+            Delete,
+            BatchCommit,
+            DeleteRange,
             Put
         ]
     );
     assert_eq!(p.model.groups.len(), OPS.len());
     assert_eq!(p.model.recs[6].id, 3, "batch begin carries the count");
+    // The mixed batch: its framing counts its 5 operation records; the range
+    // deletes carry the low end as the id and the high end as the payload.
+    assert_eq!((p.model.recs[13].id, p.model.recs[19].id), (5, 5));
+    assert_eq!((p.model.recs[15].id, p.model.recs[15].range_hi()), (2, 3));
+    assert_eq!(p.model.recs[15].payload, [3, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!((p.model.recs[20].id, p.model.recs[20].range_hi()), (1, 7));
+    assert_eq!(p.model.recs[20].group, p.model.recs[19].group + 1);
     assert_eq!(p.model.recs.last().unwrap().kind, Put);
     assert_eq!(p.model.recs.last().unwrap().group, OPS.len() - 1);
+    // Before the mixed batch...
     let mut want = State::new();
     want.insert(1, Want::Bytes(b"alpha, second version".to_vec()));
     want.insert(2, Want::Bytes(Vec::new()));
     want.insert(3, Want::Bytes(b"charlie-final".to_vec()));
     want.insert(6, Want::Bytes(b"foxtrot".to_vec()));
+    assert_eq!(p.model.state(9, None), want);
+    // ...after it (2 and 3 gone, 8 new, 6 gone)...
+    want.remove(&2);
+    want.remove(&3);
+    want.insert(8, Want::Bytes(b"india".to_vec()));
+    want.remove(&6);
+    assert_eq!(p.model.state(10, None), want);
+    // ...after the lone range delete (1 gone, 8 kept), and at the end.
+    want.remove(&1);
+    assert_eq!(p.model.state(11, None), want);
     want.insert(7, Want::Bytes(b"golf: the last record".to_vec()));
     assert_eq!(p.full_state(), want);
+    assert_eq!(p.model.replayed(OPS.len()), 12 + 5 + 1);
+    assert_eq!(
+        p.model.ids(),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 42],
+        "ids checked in every outcome"
+    );
 
     let d = p.copy_with_log(&p.log);
     let s = Store::open(d.path(), &opts(RecoveryMode::Absolute)).unwrap();
@@ -686,7 +815,9 @@ fn check_flip(p: &Pristine, log: &[u8], mode: RecoveryMode, expect: &Expect, ctx
             expect_corruption(r, d.path(), 0, ctx);
             assert_untouched(d.path(), log, ctx);
         }
-        Expect::RecordHeaderCorruption { offset } | Expect::PayloadCorruption { offset } => {
+        Expect::RecordHeaderCorruption { offset }
+        | Expect::PayloadCorruption { offset }
+        | Expect::RangePayloadCorruption { offset } => {
             expect_corruption(r, d.path(), offset, ctx);
             assert_untouched(d.path(), log, ctx);
         }
@@ -750,6 +881,11 @@ fn bit_flip_matrix() {
     }
     assert!(count("Strict", "corruption (payload)") > 0);
     assert_eq!(count("Salvage", "corruption (payload)"), 0);
+    // Both range deletes are followed by valid records: each of the 64 bits
+    // of their 8-byte payloads fails the open, in both modes.
+    for mode in ["Strict", "Salvage"] {
+        assert_eq!(count(mode, "corruption (range delete payload)"), 2 * 64);
+    }
     assert!(count("Salvage", "salvaged, id reads Corruption") > 0);
     assert!(count("Salvage", "salvaged, damage superseded") > 0);
     assert_eq!(

@@ -20,6 +20,7 @@ var (
 	ErrIncompatible    = &Error{Status: StatusIncompatible}
 	ErrPoisoned        = &Error{Status: StatusPoisoned}
 	ErrPanic           = &Error{Status: StatusPanic}
+	ErrCompacted       = &Error{Status: StatusCompacted}
 )
 
 // Error returns "walstore: <op>: <status text>: <message>", leaving out the

@@ -66,3 +66,52 @@ func Example() {
 	// id 3: three
 	// second open: locked
 }
+
+func ExampleStore_WriteBatch() {
+	dir, err := os.MkdirTemp("", "walstore-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	s, err := walstore.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	for id := uint64(1); id <= 5; id++ {
+		if err := s.Store(id, []byte(fmt.Sprint("entry ", id))); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	// A Raft-style truncation: drop entries 3 to 5, write a new entry 3,
+	// and remember the new term, all in one write and one fsync.
+	b := new(walstore.WriteBatch).
+		DeleteRange(3, 5).
+		Store(3, []byte("entry 3, new term")).
+		Store(1000, []byte("term 2")).
+		Delete(999) // not there: no error in a batch
+	if err := s.WriteBatch(b); err != nil {
+		log.Fatal(err)
+	}
+	for id := uint64(1); id <= 5; id++ {
+		v, err := s.Retrieve(id)
+		if errors.Is(err, walstore.ErrNotFound) {
+			fmt.Printf("id %d: not found\n", id)
+			continue
+		}
+		fmt.Printf("id %d: %s\n", id, v)
+	}
+
+	// A range with its ends the wrong way round is refused.
+	err = s.DeleteRange(9, 8)
+	fmt.Println(errors.Is(err, walstore.ErrInvalidArgument))
+	// Output:
+	// id 1: entry 1
+	// id 2: entry 2
+	// id 3: entry 3, new term
+	// id 4: not found
+	// id 5: not found
+	// true
+}

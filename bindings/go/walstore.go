@@ -160,6 +160,16 @@ static wal_status wgo_store_batch(wal_t *w, const wal_entry *entries, size_t cou
 	return WAL_OK;
 }
 
+static wal_status wgo_write_batch(wal_t *w, const wal_write_op *ops, size_t count, char **err) {
+	WGO_CHECK(wal_write_batch(w, ops, count));
+	return WAL_OK;
+}
+
+static wal_status wgo_delete_range(wal_t *w, uint64_t lo, uint64_t hi, char **err) {
+	WGO_CHECK(wal_delete_range(w, lo, hi));
+	return WAL_OK;
+}
+
 static wal_status wgo_retrieve(wal_t *w, uint64_t id, uint8_t *buf, size_t cap, size_t *out_len, char **err) {
 	WGO_CHECK(wal_retrieve(w, id, buf, cap, out_len));
 	return WAL_OK;
@@ -217,6 +227,7 @@ const (
 	StatusIncompatible    = int(C.WAL_INCOMPATIBLE)
 	StatusPoisoned        = int(C.WAL_POISONED)
 	StatusPanic           = int(C.WAL_PANIC)
+	StatusCompacted       = int(C.WAL_COMPACTED)
 )
 
 // Header version macros (WAL_VERSION_*) this package was compiled against.
@@ -344,6 +355,61 @@ type OpenReport struct {
 type Entry struct {
 	ID   uint64
 	Data []byte
+}
+
+// WriteBatch is a mixed batch of stores, deletes and range deletes for
+// Store.WriteBatch. Its operations apply in the order they were added: a
+// later one for the same id wins. Store copies data into the batch, so the
+// caller may reuse its slice at once. Nothing is checked until the batch is
+// written; an invalid operation (a range with lo > hi, a payload over
+// Options.MaxPayload) then rejects the whole batch. The zero value is an
+// empty batch. A batch may be written any number of times; it is not safe
+// for concurrent use while it is being built.
+type WriteBatch struct {
+	ops  []batchOp
+	data []byte // the stored payloads, back to back
+}
+
+type batchOp struct {
+	kind   int32
+	id, hi uint64
+	off, n int // a store's payload: data[off : off+n]
+}
+
+// Store adds a store of data under id (an empty or nil data is a valid
+// zero-length payload) and returns b.
+func (b *WriteBatch) Store(id uint64, data []byte) *WriteBatch {
+	b.ops = append(b.ops, batchOp{kind: int32(C.WAL_OP_STORE), id: id, off: len(b.data), n: len(data)})
+	b.data = append(b.data, data...)
+	return b
+}
+
+// Delete adds a delete of id and returns b. Unlike Store.Delete, an id that
+// is not in the store is no error.
+func (b *WriteBatch) Delete(id uint64) *WriteBatch {
+	b.ops = append(b.ops, batchOp{kind: int32(C.WAL_OP_DELETE), id: id})
+	return b
+}
+
+// DeleteRange adds a delete of every id from lo to hi, both included, as
+// one record, and returns b.
+func (b *WriteBatch) DeleteRange(lo, hi uint64) *WriteBatch {
+	b.ops = append(b.ops, batchOp{kind: int32(C.WAL_OP_DELETE_RANGE), id: lo, hi: hi})
+	return b
+}
+
+// Len returns the number of operations in the batch.
+func (b *WriteBatch) Len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.ops)
+}
+
+// Reset empties the batch, keeping its memory for reuse.
+func (b *WriteBatch) Reset() {
+	b.ops = b.ops[:0]
+	b.data = b.data[:0]
 }
 
 // Store is an open store. Its methods are safe for concurrent use.
@@ -585,6 +651,77 @@ func (s *Store) StoreBatch(entries []Entry) error {
 	}
 	if st := C.wgo_store_batch(h, (*C.wal_entry)(arr), C.size_t(n), &msg); st != C.WAL_OK {
 		return newError(op, st, msg)
+	}
+	return nil
+}
+
+// WriteBatch writes every operation of b with one write and one flush or
+// fsync: after a crash either all of them are there or none is. A batch of
+// one operation is written as a plain record. An empty (or nil) batch
+// writes nothing, but a read-only store refuses it. One invalid operation
+// rejects the whole batch with ErrInvalidArgument before anything is
+// written.
+func (s *Store) WriteBatch(b *WriteBatch) error {
+	const op = "WriteBatch"
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	n := b.Len()
+	if n == 0 {
+		if st := C.wgo_write_batch(h, nil, 0, &msg); st != C.WAL_OK {
+			return newError(op, st, msg)
+		}
+		return nil
+	}
+	// As in StoreBatch: the wal_write_op array holds pointers to the
+	// payloads, so both live in C memory for the call.
+	arr := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(C.wal_write_op{})))
+	if arr == nil {
+		return &Error{Status: StatusPanic, Op: op, Message: "out of memory for the batch"}
+	}
+	defer C.free(arr)
+	var buf unsafe.Pointer
+	if len(b.data) > 0 {
+		buf = C.malloc(C.size_t(len(b.data)))
+		if buf == nil {
+			return &Error{Status: StatusPanic, Op: op, Message: "out of memory for the batch"}
+		}
+		defer C.free(buf)
+		copy(unsafe.Slice((*byte)(buf), len(b.data)), b.data)
+	}
+	cops := unsafe.Slice((*C.wal_write_op)(arr), n)
+	for i, o := range b.ops {
+		cops[i].op = C.int32_t(o.kind)
+		cops[i].id = C.uint64_t(o.id)
+		cops[i].id_hi = C.uint64_t(o.hi)
+		cops[i].data = nil
+		cops[i].len = C.size_t(o.n)
+		if o.n > 0 {
+			cops[i].data = (*C.uint8_t)(unsafe.Add(buf, o.off))
+		}
+	}
+	if st := C.wgo_write_batch(h, (*C.wal_write_op)(arr), C.size_t(n), &msg); st != C.WAL_OK {
+		return newError(op, st, msg)
+	}
+	return nil
+}
+
+// DeleteRange deletes every id from lo to hi, both included, with one
+// record, whatever the number of ids. Ids in the range that are not in the
+// store are no error. lo > hi, or a read-only store, gives
+// ErrInvalidArgument and writes nothing.
+func (s *Store) DeleteRange(lo, hi uint64) error {
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	if st := C.wgo_delete_range(h, C.uint64_t(lo), C.uint64_t(hi), &msg); st != C.WAL_OK {
+		return newError("DeleteRange", st, msg)
 	}
 	return nil
 }

@@ -40,6 +40,7 @@ var sentinels = []struct {
 	{"ErrIncompatible", ErrIncompatible, 8, "incompatible file or format version"},
 	{"ErrPoisoned", ErrPoisoned, 9, "handle poisoned by an earlier failure; reopen the store"},
 	{"ErrPanic", ErrPanic, 10, "panic inside walstore"},
+	{"ErrCompacted", ErrCompacted, 11, "sequence number folded away by compaction"},
 }
 
 // wantErr checks that err is an *Error from op with exactly the status of
@@ -169,7 +170,7 @@ func TestStatusText(t *testing.T) {
 			t.Errorf("StatusText(%d) = %q, want %q", s.status, got, s.text)
 		}
 	}
-	for _, st := range []int{11, -1, 1 << 40} {
+	for _, st := range []int{12, -1, 1 << 40} {
 		if got := StatusText(st); got != "unknown status" {
 			t.Errorf("StatusText(%d) = %q, want %q", st, got, "unknown status")
 		}

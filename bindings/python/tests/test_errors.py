@@ -22,6 +22,7 @@ CLASSES = [
     (walstore.IncompatibleError, walstore.Status.INCOMPATIBLE, 8),
     (walstore.PoisonedError, walstore.Status.POISONED, 9),
     (walstore.PanicError, walstore.Status.PANIC, 10),
+    (walstore.CompactedError, walstore.Status.COMPACTED, 11),
 ]
 
 
@@ -39,9 +40,10 @@ def test_one_class_per_status(cls, status, number):
 
 
 def test_status_values_match_the_header():
-    assert {s.name: int(s) for s in walstore.Status} == header_enum("WAL_(?!DURABILITY_|RECOVERY_|CHANGE_)")
+    assert {s.name: int(s) for s in walstore.Status} == header_enum("WAL_(?!DURABILITY_|RECOVERY_|CHANGE_|OP_)")
     assert {d.name: int(d) for d in walstore.Durability} == header_enum("WAL_DURABILITY_")
     assert {r.name: int(r) for r in walstore.Recovery} == header_enum("WAL_RECOVERY_")
+    assert {o.name: int(o) for o in walstore.WriteOp} == header_enum("WAL_OP_")
     assert set(walstore.ERRORS_BY_STATUS) == set(walstore.Status) - {walstore.Status.OK}
 
 
@@ -114,6 +116,9 @@ def test_invalid_argument_oversized_payload_writes_nothing(store_dir):
         (lambda s: s.store_batch([]), "wal_store_batch"),  # even an empty batch
         (lambda s: s.delete(1), "wal_delete"),
         (lambda s: s.snapshot(), "wal_snapshot"),
+        (lambda s: s.write_batch(walstore.WriteBatch().store(2, b"x").delete(1)), "wal_write_batch"),
+        (lambda s: s.write_batch([]), "wal_write_batch"),  # even an empty batch
+        (lambda s: s.delete_range(0, 2**64 - 1), "wal_delete_range"),
     ],
 )
 def test_invalid_argument_writes_to_a_read_only_store(store_dir, call, name):

@@ -6,6 +6,7 @@ mapping 64-bit ids to byte payloads.
     with walstore.Store("/tmp/demo", durability=walstore.Durability.FSYNC) as s:
         s.store(1, b"hello")
         assert s.retrieve(1) == b"hello"
+        s.write_batch(walstore.WriteBatch().delete_range(0, 9).store(2, b"two"))
 
 The shared library is found through the environment variable WALSTORE_LIB
 (a path to libwalstore.so), else next to this package, else through
@@ -19,6 +20,7 @@ from ._errors import (
     ERRORS_BY_STATUS,
     BufferTooSmallError,
     ClosedError,
+    CompactedError,
     CorruptionError,
     Error,
     IncompatibleError,
@@ -32,16 +34,17 @@ from ._errors import (
     WalIOError,
     status_str,
 )
-from ._store import Cursor, Durability, OpenReport, Recovery, Stats, Store, TornTail
+from ._store import Cursor, Durability, OpenReport, Recovery, Stats, Store, TornTail, WriteBatch, WriteOp
 
 __version__ = "0.1.0"
 
 # Show the public classes as walstore.X (not walstore._errors.X) in tracebacks.
 for _cls in (
-    BufferTooSmallError, ClosedError, CorruptionError, Cursor, Durability, Error,
-    IncompatibleError, InvalidArgumentError, LibraryNotFoundError, LockedError,
-    NoSpaceError, NotFoundError, OpenReport, PanicError, PoisonedError,
-    Recovery, Stats, Status, Store, TornTail, WalIOError,
+    BufferTooSmallError, ClosedError, CompactedError, CorruptionError, Cursor,
+    Durability, Error, IncompatibleError, InvalidArgumentError,
+    LibraryNotFoundError, LockedError, NoSpaceError, NotFoundError, OpenReport,
+    PanicError, PoisonedError, Recovery, Stats, Status, Store, TornTail,
+    WalIOError, WriteBatch, WriteOp,
 ):
     _cls.__module__ = __name__
 del _cls
@@ -61,6 +64,7 @@ __all__ = [
     "ABI_MAJOR",
     "BufferTooSmallError",
     "ClosedError",
+    "CompactedError",
     "CorruptionError",
     "Cursor",
     "Durability",
@@ -82,6 +86,8 @@ __all__ = [
     "Store",
     "TornTail",
     "WalIOError",
+    "WriteBatch",
+    "WriteOp",
     "library_version",
     "library_version_info",
     "status_str",

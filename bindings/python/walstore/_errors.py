@@ -19,6 +19,7 @@ class Status(enum.IntEnum):
     INCOMPATIBLE = 8
     POISONED = 9
     PANIC = 10
+    COMPACTED = 11
 
 
 def status_str(status):
@@ -115,6 +116,13 @@ class PanicError(Error):
     status = Status.PANIC
 
 
+class CompactedError(Error):
+    """WAL_COMPACTED: a change cursor was asked to start at a sequence number
+    that a compaction has folded away."""
+
+    status = Status.COMPACTED
+
+
 class ClosedError(Error, ValueError):
     """The Store was closed; no library call was made. ``status`` is None."""
 
@@ -134,6 +142,7 @@ ERRORS_BY_STATUS = {
         IncompatibleError,
         PoisonedError,
         PanicError,
+        CompactedError,
     )
 }
 

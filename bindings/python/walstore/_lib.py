@@ -75,6 +75,20 @@ class wal_entry(ctypes.Structure):
     ]
 
 
+class wal_write_op(ctypes.Structure):
+    """``wal_write_op``: one operation of a mixed batch (``op`` is a
+    ``wal_write_op_kind``; ``id_hi`` is read for a range delete only,
+    ``data``/``len`` for a store only)."""
+
+    _fields_ = [
+        ("op", ctypes.c_int32),
+        ("id", ctypes.c_uint64),
+        ("id_hi", ctypes.c_uint64),
+        ("data", ctypes.c_char_p),  # as in wal_entry
+        ("len", ctypes.c_size_t),
+    ]
+
+
 _c_int = ctypes.c_int  # wal_status
 _u64 = ctypes.c_uint64
 _size = ctypes.c_size_t
@@ -130,6 +144,19 @@ _SIGNATURES = {
     "wal_store_seq": (_c_int, [_p, _u64, ctypes.c_void_p, _size, _pu64]),
     "wal_store_batch_seq": (_c_int, [_p, ctypes.POINTER(wal_entry), _size, _pu64]),
     "wal_delete_seq": (_c_int, [_p, _u64, _pu64]),
+    "wal_write_batch": (_c_int, [_p, ctypes.POINTER(wal_write_op), _size]),
+    "wal_write_batch_seq": (_c_int, [_p, ctypes.POINTER(wal_write_op), _size, _pu64]),
+    "wal_delete_range": (_c_int, [_p, _u64, _u64]),
+    "wal_delete_range_seq": (_c_int, [_p, _u64, _u64, _pu64]),
+    # Compaction (declared, not yet used by Store).
+    "wal_compact": (_c_int, [_p]),
+    "wal_stat_generation": (_c_int, [_p, _pu64]),
+    "wal_stat_auto_compactions": (_c_int, [_p, _pu64]),
+    "wal_stat_auto_compaction_failures": (_c_int, [_p, _pu64]),
+    "wal_stat_last_auto_snapshot_error": (_c_int, [_p, _pu8, _size, _psize]),
+    "wal_stat_last_auto_compaction_error": (_c_int, [_p, _pu8, _size, _psize]),
+    "wal_iter_seq": (_c_int, [_p, _pu64]),
+    "wal_options_set_auto_compact": (_c_int, [_p, ctypes.c_double, _u64]),
     "wal_changes_open": (_c_int, [_p, _u64, ctypes.POINTER(_p)]),
     "wal_changes_next": (
         _c_int,
@@ -147,6 +174,18 @@ OPTIONAL = frozenset(
         "wal_options_set_auto_snapshot",
         "wal_stat_auto_snapshots",
         "wal_stat_auto_snapshot_failures",
+        "wal_write_batch",
+        "wal_write_batch_seq",
+        "wal_delete_range",
+        "wal_delete_range_seq",
+        "wal_compact",
+        "wal_stat_generation",
+        "wal_stat_auto_compactions",
+        "wal_stat_auto_compaction_failures",
+        "wal_stat_last_auto_snapshot_error",
+        "wal_stat_last_auto_compaction_error",
+        "wal_iter_seq",
+        "wal_options_set_auto_compact",
     }
 )
 

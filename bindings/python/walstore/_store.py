@@ -9,7 +9,7 @@ import warnings
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Tuple, Union
+from typing import Iterable, List, Optional, Tuple, Union
 
 from ._errors import (
     BufferTooSmallError,
@@ -21,7 +21,7 @@ from ._errors import (
     error_for_status,
     last_error,
 )
-from ._lib import has, lib, wal_entry
+from ._lib import has, lib, wal_entry, wal_write_op
 
 _U64_MAX = 2**64 - 1
 _SIZE_MAX = 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1
@@ -44,6 +44,14 @@ class Recovery(enum.IntEnum):
     STRICT = 0  #: the default: cut a torn tail (saved to a side file); fail on other damage
     SALVAGE = 1  #: like STRICT, but a damaged record with an intact header reads back as CorruptionError
     ABSOLUTE = 2  #: never cut anything: a torn tail fails the open too
+
+
+class WriteOp(enum.IntEnum):
+    """``wal_write_op_kind``: what one operation of a ``WriteBatch`` does."""
+
+    STORE = 1  #: store a payload under an id
+    DELETE = 2  #: delete an id (no error if it is not there)
+    DELETE_RANGE = 3  #: delete every id from lo to hi, both included, as one record
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,114 @@ def _payload(data):
         ) from None
     with view:
         return view.tobytes()
+
+
+class WriteBatch:
+    """A mixed batch of stores, deletes and range deletes for
+    ``Store.write_batch``, applied in the order they were added: a later
+    operation for the same id wins.
+
+        b = walstore.WriteBatch().delete_range(3, 5).store(3, b"new").delete(9)
+        store.write_batch(b)
+
+    The adders return the batch, so they chain. They check their arguments'
+    types and that ids are in 0..2**64-1 (``TypeError``,
+    ``InvalidArgumentError``); everything else (a range with lo > hi, a
+    payload over ``max_payload``) is checked by the library when the batch
+    is written. Payloads are copied when added (a ``bytes`` object is kept
+    as is: it cannot change). A batch may be written any number of times.
+    """
+
+    __slots__ = ("_ops",)
+
+    def __init__(self):
+        self._ops: List[Tuple[WriteOp, int, int, Optional[bytes]]] = []
+
+    def store(self, id: int, data: BytesLike) -> "WriteBatch":
+        """Adds a store of ``data`` (any bytes-like object) under ``id``."""
+        self._ops.append((WriteOp.STORE, _u64("id", id), 0, _payload(data)))
+        return self
+
+    def delete(self, id: int) -> "WriteBatch":
+        """Adds a delete of ``id``; unlike ``Store.delete``, an id that is
+        not in the store is no error."""
+        self._ops.append((WriteOp.DELETE, _u64("id", id), 0, None))
+        return self
+
+    def delete_range(self, lo: int, hi: int) -> "WriteBatch":
+        """Adds a delete of every id from ``lo`` to ``hi``, both included."""
+        self._ops.append((WriteOp.DELETE_RANGE, _u64("lo", lo), _u64("hi", hi), None))
+        return self
+
+    def clear(self) -> None:
+        """Removes every operation."""
+        self._ops.clear()
+
+    def __len__(self):
+        return len(self._ops)
+
+    def __iter__(self):
+        """The operations as tuples, in order: ``(WriteOp.STORE, id,
+        payload)``, ``(WriteOp.DELETE, id)``, ``(WriteOp.DELETE_RANGE, lo,
+        hi)`` (the form ``Store.write_batch`` also accepts)."""
+        for kind, id, id_hi, data in self._ops:
+            if kind is WriteOp.STORE:
+                yield (kind, id, data)
+            elif kind is WriteOp.DELETE:
+                yield (kind, id)
+            else:
+                yield (kind, id, id_hi)
+
+    def __repr__(self):
+        return f"<walstore.WriteBatch of {len(self._ops)} operations>"
+
+
+def _write_op_kind(value):
+    if isinstance(value, WriteOp):
+        return value
+    if isinstance(value, str):
+        try:
+            return WriteOp[value.upper()]
+        except KeyError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return WriteOp(value)
+        except ValueError:
+            pass
+    names = ", ".join(m.name.lower() for m in WriteOp)
+    raise _invalid(f"unknown write operation {value!r} (expected a WriteOp or one of {names})")
+
+
+def _as_write_batch(ops):
+    """``ops`` (a WriteBatch, or an iterable of operation tuples) as a
+    WriteBatch."""
+    if isinstance(ops, WriteBatch):
+        return ops
+    if isinstance(ops, (str, bytes, Mapping)):
+        raise TypeError(f"write_batch takes a WriteBatch or operation tuples, not {type(ops).__name__}")
+    batch = WriteBatch()
+    arity = {WriteOp.STORE: 3, WriteOp.DELETE: 2, WriteOp.DELETE_RANGE: 3}
+    for op in ops:
+        if not isinstance(op, tuple) or not op:
+            raise TypeError(f"write_batch takes operation tuples, not {op!r:.60}")
+        kind = _write_op_kind(op[0])
+        if len(op) != arity[kind]:
+            raise TypeError(
+                f"a {kind.name.lower()} operation is a tuple of {arity[kind]}, not {op!r:.60}"
+            )
+        if kind is WriteOp.STORE:
+            batch.store(op[1], op[2])
+        elif kind is WriteOp.DELETE:
+            batch.delete(op[1])
+        else:
+            batch.delete_range(op[1], op[2])
+    return batch
+
+
+def _need(name):
+    if not has(name):
+        raise NotImplementedError(f"the loaded libwalstore has no {name}")
 
 
 class Store:
@@ -327,6 +443,47 @@ class Store:
         h = self._enter()
         try:
             check(lib.wal_delete(h, id))
+        finally:
+            self._leave()
+
+    def write_batch(self, ops: Union[WriteBatch, Iterable[tuple]]) -> None:
+        """Writes a mixed batch of stores, deletes and range deletes with one
+        write and one flush or fsync: after a crash either all of them are
+        there or none is. ``ops`` is a ``WriteBatch`` or an iterable of
+        tuples ``(WriteOp.STORE, id, data)``, ``(WriteOp.DELETE, id)``,
+        ``(WriteOp.DELETE_RANGE, lo, hi)`` (the kind may also be given by
+        name, "store", "delete" or "delete_range"). Operations apply in
+        order; deleting an id that is not there is no error. One invalid
+        operation (lo > hi, a payload over the limit) raises
+        InvalidArgumentError and nothing is written. An empty batch does
+        nothing (InvalidArgumentError on a read-only store)."""
+        _need("wal_write_batch")
+        ops = _as_write_batch(ops)._ops
+        array = (wal_write_op * len(ops))() if ops else None
+        for i, (kind, id, id_hi, data) in enumerate(ops):
+            array[i].op = kind
+            array[i].id = id
+            array[i].id_hi = id_hi
+            if data is not None:
+                array[i].data = data  # kept alive by ops
+                array[i].len = len(data)
+        h = self._enter()
+        try:
+            check(lib.wal_write_batch(h, array, len(ops)))
+        finally:
+            self._leave()
+
+    def delete_range(self, lo: int, hi: int) -> None:
+        """Deletes every id from ``lo`` to ``hi``, both included, with one
+        record, whatever the number of ids. Ids in the range that are not in
+        the store are no error. lo > hi raises InvalidArgumentError and
+        writes nothing."""
+        _need("wal_delete_range")
+        lo = _u64("lo", lo)
+        hi = _u64("hi", hi)
+        h = self._enter()
+        try:
+            check(lib.wal_delete_range(h, lo, hi))
         finally:
             self._leave()
 
