@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn presized_index_does_not_grow() {
-        for n in [0usize, 1, 100, 10_000, 1_000_000] {
+        for n in [0usize, 1, 100, 10_000] {
             let idx = Index::with_capacity(n);
             let before = idx.memory_bytes();
             for id in 0..n as u64 {

@@ -107,7 +107,6 @@ pub(crate) fn load<V: Vfs>(
 }
 
 /// A snapshot loaded straight into an index.
-#[allow(dead_code)] // see `load_index`
 pub(crate) struct Loaded {
     pub(crate) position: u64,
     pub(crate) last_seq: u64,
@@ -115,14 +114,12 @@ pub(crate) struct Loaded {
 }
 
 /// Entries read and hashed at a time by `load_index`.
-#[allow(dead_code)] // see `load_index`
 const CHUNK_ENTRIES: usize = 1 << 16;
 
 /// What `load` checks, with the entries going straight into an index sized
 /// for them: the file is read in chunks, and neither the whole file nor a
 /// list of its entries is ever held in memory. An index filled from a file
 /// that then fails a check is dropped.
-#[allow(dead_code)] // replaces `load` in open once its caller takes a `Loaded`
 pub(crate) fn load_index<V: Vfs>(
     vfs: &V,
     path: &Path,

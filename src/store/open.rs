@@ -16,7 +16,7 @@ use crate::log::{
     GroupCommit, HeaderState,
 };
 use crate::recovery::{replay, save_and_cut, ReplayOp, ReplayStart};
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::{self, Loaded};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use parking_lot::{Mutex, RwLock};
 use std::io;
@@ -110,10 +110,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 &mut removed,
             )? {
                 Some(snap) => {
-                    index = Index::with_capacity(snap.entries.len());
-                    for (id, e) in &snap.entries {
-                        index.insert(*id, *e);
-                    }
+                    index = snap.index;
                     ReplayStart {
                         offset: snap.position,
                         last_seq: snap.last_seq,
@@ -220,7 +217,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         snapshot_lock: Arc::new(Mutex::new(())),
         auto: Arc::default(),
         auto_compact: AutoCompactions::default(),
-        live_bytes: AtomicU64::new(index.entries().iter().map(|(_, e)| u64::from(e.len)).sum()),
+        live_bytes: AtomicU64::new(index.payload_bytes()),
         dir: dir.to_owned(),
         index,
         appender: Mutex::new(Appender::new(end, next_seq, opts.write_buffer())),
@@ -254,7 +251,7 @@ fn pick_snapshot<V: Vfs>(
     read_only: bool,
     report: &mut OpenReport,
     removed: &mut bool,
-) -> Result<Option<Snapshot>> {
+) -> Result<Option<Loaded>> {
     let listing = snapshot::list(vfs, dir, h.generation)?;
     let mut chosen = None;
     let mut stale = listing.others;
@@ -264,7 +261,7 @@ fn pick_snapshot<V: Vfs>(
             continue;
         }
         let first = FILE_HEADER_LEN as u64;
-        match snapshot::load(vfs, &path, h.log_id, h.generation, first, file_len) {
+        match snapshot::load_index(vfs, &path, h.log_id, h.generation, first, file_len) {
             Ok(s) => {
                 report.snapshot_used = Some(s.position);
                 chosen = Some(s);
