@@ -487,18 +487,24 @@ fn a_failed_automatic_snapshot_never_fails_the_write() {
     o.set_snapshot_threshold(500);
     let s = Store::open_with_vfs(vfs.clone(), t.path(), &o).unwrap();
     vfs.fail_nth(Op::Rename, 1, crate::vfs::FaultKind::Errno(libc::EIO));
-    for id in 0..10u64 {
+    // Writes up to the one that crosses the threshold and starts the
+    // snapshot; no more until it has failed, or one of them would start
+    // the retry early.
+    let mut id = 0u64;
+    while !s.should_snapshot() {
         s.store(id, &[1; 100]).unwrap();
+        id += 1;
     }
+    assert_eq!(id, 4);
     wait_for(|| s.stats().auto_snapshot_failures == 1);
     let st = s.stats();
     assert_eq!(st.auto_snapshots, 0);
     assert!(st.last_auto_snapshot_error.unwrap().starts_with("rename"));
     // The next write past the threshold tries again, and succeeds.
-    s.store(10, &[1; 100]).unwrap();
+    s.store(id, &[1; 100]).unwrap();
     wait_for(|| s.stats().auto_snapshots == 1);
     assert_eq!(s.stats().auto_snapshot_failures, 1);
-    for id in 0..=10u64 {
+    for id in 0..=id {
         assert_eq!(s.retrieve(id).unwrap(), vec![1; 100]);
     }
 }
