@@ -257,3 +257,53 @@ fn a_batch_is_one_fsync_under_fsync_durability() {
     assert_eq!(store.retrieve(500).unwrap(), b"payload");
     assert_eq!(store.retrieve(499).unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+/// A reader never sees half a batch: an id deleted (alone or by a range)
+/// and stored again in one batch is never missing, under every durability
+/// level.
+#[test]
+fn readers_never_see_half_a_batch() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for d in [Durability::Fsync, Durability::Flush, Durability::None] {
+        let dir = TempDir::new().unwrap();
+        let mut o = opts();
+        o.set_durability(d);
+        let s = Arc::new(Store::open(dir.path(), &o).unwrap());
+        s.store(5, b"v0").unwrap();
+        s.store(15, b"v0").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (s, stop) = (s.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(Ordering::Acquire) {
+                        for id in [5, 15] {
+                            let v = s.retrieve(id).unwrap_or_else(|e| panic!("id {id}: {e}"));
+                            assert_eq!(v[0], b'v');
+                            reads += 1;
+                        }
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let rounds = if d == Durability::Fsync { 300 } else { 3000 };
+        for v in 1..=rounds {
+            let val = format!("v{v}");
+            let mut b = WriteBatch::new();
+            b.delete(5)
+                .store(5, val.as_bytes())
+                .delete_range(10, 20)
+                .store(15, val.as_bytes());
+            s.write_batch(&b).unwrap();
+        }
+        stop.store(true, Ordering::Release);
+        let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(reads > 0);
+        let last = format!("v{rounds}");
+        assert_eq!(s.retrieve(5).unwrap(), last.as_bytes());
+        assert_eq!(s.retrieve(15).unwrap(), last.as_bytes());
+    }
+}

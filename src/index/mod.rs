@@ -13,7 +13,7 @@ mod table;
 pub use table::Entry;
 use table::{capacity_for, mix, Table, GROW_DEN, GROW_NUM};
 
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockWriteGuard};
 
 const SHARD_BITS: u32 = 4;
 const SHARDS: usize = 1 << SHARD_BITS;
@@ -146,6 +146,17 @@ impl Index {
         all
     }
 
+    /// Runs `f` with every shard write-locked (in shard order, so two
+    /// callers never deadlock): the changes it makes reach readers all at
+    /// once. A batch of writes is published this way, so no reader sees
+    /// half of it.
+    pub fn atomically<R>(&self, f: impl FnOnce(&mut Locked<'_>) -> R) -> R {
+        let mut locked = Locked {
+            shards: self.shards.iter().map(|s| s.write()).collect(),
+        };
+        f(&mut locked)
+    }
+
     /// Ids marked damaged by a salvage replay.
     pub fn damaged_ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self
@@ -161,6 +172,54 @@ impl Index {
             .collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+/// The index with every shard write-locked: see [`Index::atomically`].
+pub struct Locked<'a> {
+    shards: Vec<RwLockWriteGuard<'a, Table>>,
+}
+
+impl Locked<'_> {
+    fn shard(&mut self, hash: u64) -> &mut Table {
+        &mut self.shards[hash as usize & (SHARDS - 1)]
+    }
+
+    pub fn insert(&mut self, id: u64, e: Entry) -> Option<Entry> {
+        let h = mix(id);
+        self.shard(h).insert(h, id, e)
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<Entry> {
+        let h = mix(id);
+        self.shard(h).remove(h, id)
+    }
+
+    /// Removes every id in `lo..=hi`, passing each removed entry to
+    /// `removed`: id by id for a range narrower than the index holds ids,
+    /// otherwise by a pass over each shard.
+    pub fn remove_range(&mut self, lo: u64, hi: u64, mut removed: impl FnMut(Entry)) {
+        let len: usize = self.shards.iter().map(|t| t.len()).sum();
+        if hi - lo < len as u64 {
+            for id in lo..=hi {
+                if let Some(e) = self.remove(id) {
+                    removed(e);
+                }
+            }
+            return;
+        }
+        for t in self.shards.iter_mut() {
+            let doomed: Vec<u64> = t
+                .iter()
+                .map(|(id, _)| id)
+                .filter(|id| (lo..=hi).contains(id))
+                .collect();
+            for id in doomed {
+                if let Some(e) = t.remove(mix(id), id) {
+                    removed(e);
+                }
+            }
+        }
     }
 }
 
@@ -191,6 +250,30 @@ mod tests {
         assert_eq!(
             idx.damaged_ids(),
             (0..10).map(|i| i * 100).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn atomic_changes_and_range_removal_match_single_ones() {
+        let idx = Index::default();
+        for id in 0..2000u64 {
+            idx.insert(id, e(id));
+        }
+        let mut gone = 0u64;
+        idx.atomically(|t| {
+            t.remove_range(10, 19, |_| gone += 1); // narrow: id by id
+            t.remove_range(1000, u64::MAX, |_| gone += 1); // wide: a pass
+            assert_eq!(t.remove(5), Some(e(5)));
+            assert_eq!(t.insert(15, e(1)), None);
+            assert_eq!(t.remove(12), None);
+        });
+        assert_eq!(gone, 10 + 1000);
+        assert_eq!(idx.len(), 2000 - 10 - 1000 - 1 + 1);
+        assert_eq!(idx.get(15), Some(e(1)));
+        assert_eq!((idx.get(5), idx.get(19), idx.get(1000)), (None, None, None));
+        assert_eq!(
+            (idx.get(9), idx.get(20), idx.get(999)),
+            (Some(e(9)), Some(e(20)), Some(e(999)))
         );
     }
 

@@ -108,7 +108,7 @@ impl GroupCommit {
         file: &F,
         path: &Path,
         poison: &Poison,
-        mut publish: impl FnMut(&IndexOp),
+        mut publish: impl FnMut(&[IndexOp]),
     ) -> Result<()> {
         let mut st = self.state.lock();
         loop {
@@ -137,7 +137,7 @@ impl GroupCommit {
                     st.durable = st.durable.max(target);
                     while st.pending.front().is_some_and(|p| p.0 <= target) {
                         let (end, seq, ops) = st.pending.pop_front().unwrap();
-                        ops.iter().for_each(&mut publish);
+                        publish(&ops);
                         st.published = (end, seq);
                     }
                 }

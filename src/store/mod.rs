@@ -422,7 +422,7 @@ impl<V: Vfs> Store<V> {
                 self.wait_durable(&log, end)?;
             }
             Some(ops) => {
-                ops.iter().for_each(|op| self.publish(op));
+                self.publish(&ops);
                 drop(ap);
             }
         }
@@ -464,35 +464,47 @@ impl<V: Vfs> Store<V> {
             &log.file,
             &log.path,
             &self.poison,
-            |op| self.publish(op),
+            |ops| self.publish(ops),
         )
     }
 
-    fn publish(&self, op: &IndexOp) {
-        let (added, old) = match *op {
-            IndexOp::Put {
+    /// Applies the index changes of one write call. A lone store or delete
+    /// touches one shard; anything more (a batch, a range) is applied with
+    /// every shard locked, so that readers see all of it or none of it.
+    fn publish(&self, ops: &[IndexOp]) {
+        let (mut added, mut removed) = (0u64, 0u64);
+        let mut gone = |old: Option<Entry>| removed += old.map_or(0, |e| u64::from(e.len));
+        match ops {
+            [IndexOp::Put {
                 id,
                 offset,
                 len,
                 odd_gen,
-            } => {
-                let e = Entry {
-                    offset,
-                    len,
-                    damaged: false,
-                    odd_gen,
-                };
-                (u64::from(len), self.index.insert(id, e))
+            }] => {
+                added += u64::from(*len);
+                gone(self.index.insert(*id, put_entry(*offset, *len, *odd_gen)));
             }
-            IndexOp::Delete { id } => (0, self.index.remove(id)),
-            IndexOp::DeleteRange { lo, hi } => {
-                let mut removed = 0;
-                batch::remove_range(&self.index, lo, hi, |e| removed += u64::from(e.len));
-                self.live_bytes.fetch_sub(removed, Ordering::Relaxed);
-                return;
-            }
-        };
-        let removed = old.map_or(0, |e| u64::from(e.len));
+            [IndexOp::Delete { id }] => gone(self.index.remove(*id)),
+            _ => self.index.atomically(|t| {
+                for op in ops {
+                    match *op {
+                        IndexOp::Put {
+                            id,
+                            offset,
+                            len,
+                            odd_gen,
+                        } => {
+                            added += u64::from(len);
+                            gone(t.insert(id, put_entry(offset, len, odd_gen)));
+                        }
+                        IndexOp::Delete { id } => gone(t.remove(id)),
+                        IndexOp::DeleteRange { lo, hi } => {
+                            t.remove_range(lo, hi, |e| gone(Some(e)))
+                        }
+                    }
+                }
+            }),
+        }
         // Publishing is serialised (append lock or the sync leader's lock),
         // so the two steps never interleave with another publish.
         self.live_bytes.fetch_add(added, Ordering::Relaxed);
@@ -577,6 +589,16 @@ impl<V: Vfs> Store<V> {
             shared: Arc::new(shared),
             handle: true,
         }
+    }
+}
+
+/// The index entry of a store record.
+fn put_entry(offset: u64, len: u32, odd_gen: bool) -> Entry {
+    Entry {
+        offset,
+        len,
+        damaged: false,
+        odd_gen,
     }
 }
 
