@@ -112,6 +112,7 @@ static size_t g_nhist[MAX_U], g_caphist[MAX_U];
 
 static uint64_t g_seed;
 static uint64_t g_threshold; /* the writers' automatic snapshot threshold */
+static uint64_t g_generation; /* the highest log generation an open found */
 static uint64_t g_last_snap_pos = 64;
 /* The torn tail a read-only-only check left for the next writer to cut. */
 static uint64_t g_pending_tail_off, g_pending_tail_bytes;
@@ -736,6 +737,11 @@ static void check_cycle(const text_t *tr, uint64_t ro_draw)
     uint64_t off = 0, bytes = 0, pos = 0, snap = 0;
     wal_status tail = wal_open_torn_tail(w, &off, &bytes);
     check_call(wal_log_position(w, &pos), WAL_OK, "wal_log_position");
+    uint64_t gen = 0;
+    check_call(wal_stat_generation(w, &gen), WAL_OK, "wal_stat_generation");
+    if (gen > g_generation) {
+        g_generation = gen;
+    }
     if (wal_open_snapshot_used(w, &snap) == WAL_OK) {
         g_snap_used++;
         if (snap > g_last_snap_pos) {
@@ -1102,7 +1108,8 @@ int main(int argc, char **argv)
     free(tr.buf);
 
     char logp[600];
-    snprintf(logp, sizeof logp, "%s/wal-0000000000000001.log", g_dir);
+    /* The last check's open found the current generation. */
+    snprintf(logp, sizeof logp, "%s/wal-%016" PRIx64 ".log", g_dir, g_generation ? g_generation : 1);
     struct stat sb;
     long long log_size = stat(logp, &sb) == 0 ? (long long)sb.st_size : -1;
 
@@ -1118,7 +1125,9 @@ int main(int argc, char **argv)
     printf("   torn tails cut %llu (%llu bytes) by the checker's open, %llu by the next writer's own open after a "
            "read-only check (%llu checks were read-only; %llu left a tail)\n",
            g_torn_cut, g_torn_bytes, g_tails_cut_by_writer, g_ro_only_cycles, g_tails_left);
-    printf("   log size %lld bytes, delete statuses checked %llu\n", log_size, g_nf_checked);
+    printf("   log size %lld bytes, delete statuses checked %llu, log generation reached %" PRIu64
+           " (compactions that completed before a kill or a check)\n",
+           log_size, g_nf_checked, g_generation);
     printf("   opens that loaded a snapshot %llu, cycles whose snapshot was newer than the last cycle's %llu, "
            "entries iterated %llu\n",
            g_snap_used, g_snap_advanced, g_iter_entries);

@@ -4,11 +4,12 @@
  *
  *   crash_writer <dir> <fd> <seed> <cycle> <threads> <snapshots 0|1> <threshold>
  *
- * Opens <dir> with WAL_DURABILITY_FSYNC and WAL_RECOVERY_STRICT, and
- * automatic snapshots every <threshold> bytes of log growth (0: automatic
- * snapshots off), then runs
- * <threads> threads that store, batch-store, delete and overwrite payloads
- * (and, with snapshots on, now and then call wal_snapshot) for ever. Before
+ * Opens <dir> with WAL_DURABILITY_FSYNC and WAL_RECOVERY_STRICT, automatic
+ * snapshots every <threshold> bytes of log growth, and automatic compaction
+ * once the log reaches 4 x <threshold> bytes with half of them dead
+ * (<threshold> 0: neither), then runs <threads> threads that store,
+ * batch-store, delete and overwrite payloads (and, with snapshots on, now
+ * and then call wal_snapshot or wal_compact) for ever. Before
  * each call a thread writes a "begin" line to <fd>, and after WAL_OK an
  * "ack" line; the protocol is in crash_common.h. Any other status is a
  * failure: an "F" line, then exit 3. The child never exits on its own
@@ -183,12 +184,15 @@ static void *writer_main(void *p)
                 fail(t, op, "wal_delete", s);
             }
             ack(op, s == WAL_OK ? "ok" : "nf");
-        } else { /* 96..97: snapshot (only with snapshots on) */
+        } else { /* 96..97: snapshot or compaction (only with snapshots on) */
+            /* Neither changes what the store holds, so the harness checks
+               both the same way. */
+            const bool compact = (crash_next(&rng) & 1) != 0;
             n = snprintf(msg, sizeof msg, "B %" PRIu64 " %d P 0\n", op, t);
             emit(msg, (size_t)n);
-            wal_status s = wal_snapshot(g_w);
+            wal_status s = compact ? wal_compact(g_w) : wal_snapshot(g_w);
             if (s != WAL_OK) {
-                fail(t, op, "wal_snapshot", s);
+                fail(t, op, compact ? "wal_compact" : "wal_snapshot", s);
             }
             ack(op, "ok");
         }
@@ -242,6 +246,10 @@ int main(int argc, char **argv)
         if (s != WAL_OK) {
             fail(-1, 0, "wal_options_set_snapshot_threshold", s);
         }
+    }
+    s = wal_options_set_auto_compact(opts, threshold > 0 ? 0.5 : 0.0, 4 * threshold);
+    if (s != WAL_OK) {
+        fail(-1, 0, "wal_options_set_auto_compact", s);
     }
     s = wal_open(argv[1], opts, &g_w);
     wal_options_free(opts);
