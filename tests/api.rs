@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use tempfile::TempDir;
 use walstore::{Durability, Error, ErrorKind, Options, Store};
+mod common;
+use common::tmp;
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
 
@@ -29,14 +30,6 @@ fn no_spawning() -> RwLockReadGuard<'static, ()> {
 
 fn spawning() -> RwLockWriteGuard<'static, ()> {
     SPAWN_GATE.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn tmp() -> TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
 }
 
 fn log_of(dir: &Path) -> PathBuf {

@@ -3,12 +3,8 @@
 //! number after the last one it applied.
 
 use walstore::{Change, Durability, ErrorKind, Options, Store};
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .unwrap()
-}
+mod common;
+use common::tmp as tempdir;
 
 fn opts(d: Durability) -> Options {
     let mut o = Options::default();

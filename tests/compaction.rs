@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tempfile::TempDir;
 use walstore::{Change, Durability, ErrorKind, Options, RecoveryMode, Store, WriteBatch};
+mod common;
+use common::tmp;
 
 type Model = BTreeMap<u64, Vec<u8>>;
 
@@ -17,14 +18,6 @@ fn opts(d: Durability) -> Options {
     let mut o = Options::default();
     o.set_durability(d).set_auto_snapshot(false);
     o
-}
-
-fn tmp() -> TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
 }
 
 /// Names in the store directory other than LOCK, sorted.

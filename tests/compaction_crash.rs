@@ -11,9 +11,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tempfile::TempDir;
 use walstore::vfs::{CrashPolicy, FaultKind, FaultVfs, FileCrash, Op};
 use walstore::{Durability, ErrorKind, Options, Store, WriteBatch};
+mod common;
+use common::tmp;
 
 type Model = BTreeMap<u64, Vec<u8>>;
 
@@ -21,14 +22,6 @@ fn opts() -> Options {
     let mut o = Options::default();
     o.set_durability(Durability::Fsync).set_auto_snapshot(false);
     o
-}
-
-fn tmp() -> TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
 }
 
 /// Overwrites, deletes of each kind and a snapshot: everything a

@@ -34,6 +34,8 @@ use std::time::Instant;
 
 use walstore::vfs::{FaultKind, FaultVfs, Op};
 use walstore::{Durability, ErrorKind, Options, Store};
+mod common;
+use common::{payload, tmp};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
 const EIO: FaultKind = FaultKind::Errno(libc::EIO);
@@ -56,28 +58,6 @@ const KINDS: [Op; 12] = [
 ];
 
 type Model = BTreeMap<u64, Vec<u8>>;
-
-fn tmp() -> tempfile::TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
-}
-
-fn payload(id: u64, version: u64, len: usize) -> Vec<u8> {
-    let mut p = format!("id={id} v={version};").into_bytes();
-    let mut x =
-        id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    while p.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p.push(x as u8);
-    }
-    p.truncate(len);
-    p
-}
 
 #[derive(Debug, Clone)]
 enum Step {

@@ -12,6 +12,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use walstore::format::RECORD_HEADER_LEN;
 use walstore::vfs::{FaultKind, FaultVfs, Op, Vfs};
 use walstore::{Durability, ErrorKind, Options, Store, TornTail};
+mod common;
+use common::{payload, tmp};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
 const HDR: u64 = RECORD_HEADER_LEN as u64;
@@ -23,14 +25,6 @@ const SHORT_EIO: FaultKind = FaultKind::ShortWrite(libc::EIO);
 static TOTAL_INJECTED: AtomicU64 = AtomicU64::new(0);
 
 type Model = BTreeMap<u64, Vec<u8>>;
-
-fn tmp() -> tempfile::TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
-}
 
 fn log_path(dir: &Path) -> PathBuf {
     dir.join(LOG_NAME)
@@ -48,21 +42,6 @@ fn account(test: &str, vfs: &FaultVfs) {
 fn report_injected(test: &str, n: u64) {
     let total = TOTAL_INJECTED.fetch_add(n, Ordering::SeqCst) + n;
     eprintln!("[faults] {test}: {n} faults injected (running total over all tests: {total})");
-}
-
-/// A deterministic payload that names its id and version.
-fn payload(id: u64, version: u64, len: usize) -> Vec<u8> {
-    let mut p = format!("id={id} v={version};").into_bytes();
-    let mut x =
-        id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    while p.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p.push(x as u8);
-    }
-    p.truncate(len);
-    p
 }
 
 fn opts(d: Durability) -> Options {

@@ -8,21 +8,14 @@ use std::ffi::{c_char, c_int, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut, NonNull};
 
-use tempfile::TempDir;
 use walstore::ffi::*;
 
 use wal_status::*;
+mod common;
+use common::tmp;
 
 const SENTINEL: u64 = 0xDEAD_BEEF_CAFE_F00D;
 const SENTINEL_LEN: usize = 0x5EED_5EED;
-
-fn tmp() -> TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
-}
 
 fn cpath(p: &Path) -> CString {
     CString::new(p.to_str().unwrap()).unwrap()

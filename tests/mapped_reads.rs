@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use tempfile::TempDir;
 use walstore::vfs::FaultVfs;
 use walstore::{Durability, ErrorKind, Options, Store};
+mod common;
+use common::tmp;
 
 const HDR: u64 = walstore::format::RECORD_HEADER_LEN as u64;
 
@@ -30,14 +31,6 @@ fn opts(d: Durability) -> Options {
     let mut o = Options::default();
     o.set_durability(d).set_auto_snapshot(false);
     o
-}
-
-fn tmp() -> TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
 }
 
 fn log_path(dir: &Path) -> PathBuf {

@@ -35,6 +35,8 @@ use std::time::Instant;
 use walstore::format::{FileHeader, HeaderError};
 use walstore::vfs::{CrashPolicy, CrashReport, CrashRng, FaultVfs, FileCrash, Vfs};
 use walstore::{Durability, ErrorKind, Options, Store};
+mod common;
+use common::{payload, tmp};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
 /// Ids used by the workloads; ids from `NEW_ID` on are written after the
@@ -46,35 +48,11 @@ type Model = BTreeMap<u64, Vec<u8>>;
 /// One writing call: every (id, payload or None for a delete), in order.
 type Mutation = Vec<(u64, Option<Vec<u8>>)>;
 
-fn tmp() -> tempfile::TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
-}
-
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A payload that names its id and version, so that bytes stored for one id
-/// or version can never pass for another's.
-fn payload(id: u64, version: u64, len: usize) -> Vec<u8> {
-    let mut p = format!("id={id} v={version};").into_bytes();
-    let mut x =
-        id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    while p.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p.push(x as u8);
-    }
-    p.truncate(len);
-    p
 }
 
 #[derive(Debug, Clone)]

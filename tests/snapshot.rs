@@ -7,14 +7,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use walstore::{Durability, ErrorKind, Options, RecoveryMode, Store};
+mod common;
+use common::tmp as tempdir;
 
 type Model = BTreeMap<u64, Vec<u8>>;
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .unwrap()
-}
 
 fn flush() -> Options {
     let mut o = Options::default();

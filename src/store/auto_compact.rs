@@ -3,12 +3,11 @@
 //! compaction on its own thread and returns at once. A failure never fails
 //! that write: it is counted, and its message kept, in stats.
 
+use super::background::Background;
 use super::Store;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::vfs::Vfs;
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The ratio is worked out at most once per this much log growth: it takes
 /// the index's locks, too costly for every write.
@@ -16,37 +15,12 @@ const CHECK_EVERY: u64 = 1 << 20;
 
 #[derive(Default)]
 pub(crate) struct AutoCompactions {
-    in_progress: AtomicBool,
+    pub(crate) job: Background,
     /// Log position at the last check of the ratio.
     checked_at: AtomicU64,
-    pub(crate) done: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) last_error: Mutex<Option<String>>,
-    worker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl AutoCompactions {
-    /// Waits for a compaction in progress.
-    pub(crate) fn join(&self) {
-        let h = self.worker.lock().take();
-        if let Some(h) = h {
-            let _ = h.join();
-        }
-    }
-
-    fn finish<T>(&self, r: Result<T>) {
-        match r {
-            Ok(_) => {
-                self.done.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                *self.last_error.lock() = Some(e.to_string());
-            }
-        }
-        self.in_progress.store(false, Ordering::Release);
-    }
-
     /// Whether the log at `position` has grown enough since the last check
     /// to look at the ratio again (a compaction shrinks the log: that
     /// restarts the count).
@@ -75,23 +49,19 @@ impl<V: Vfs> Store<V> {
         if position < min_log_bytes || !self.auto_compact.due(position) {
             return;
         }
-        if self.stats().dead_ratio < ratio
-            || self.auto_compact.in_progress.swap(true, Ordering::AcqRel)
-        {
+        if self.stats().dead_ratio < ratio || !self.auto_compact.job.try_start() {
             return;
         }
-        // The previous worker has finished (in_progress was false).
-        self.auto_compact.join();
         let view = self.job_view();
         let spawned = std::thread::Builder::new()
             .name("walstore-compact".into())
             .spawn(move || {
                 let r = view.compact();
-                view.auto_compact.finish(r);
+                view.auto_compact.job.finish(r);
             });
         match spawned {
-            Ok(h) => *self.auto_compact.worker.lock() = Some(h),
-            Err(e) => self.auto_compact.finish::<()>(Err(Error::io(
+            Ok(h) => self.auto_compact.job.set_worker(h),
+            Err(e) => self.auto_compact.job.finish::<()>(Err(Error::io(
                 "spawn the compaction thread for",
                 &self.dir,
                 None,

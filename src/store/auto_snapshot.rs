@@ -4,6 +4,7 @@
 //! writes the snapshot and makes it current. A failure never fails the
 //! write that triggered it: it is counted, and its message kept, in stats.
 
+use super::background::Background;
 use super::logs::LogFile;
 use crate::error::{Error, Result};
 use crate::format::names::snapshot_file_name;
@@ -13,51 +14,11 @@ use crate::vfs::{Vfs, VfsFile};
 use parking_lot::Mutex;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-#[derive(Default)]
-pub(crate) struct AutoSnapshots {
-    pub(crate) in_progress: AtomicBool,
-    pub(crate) taken: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) last_error: Mutex<Option<String>>,
-    worker: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl AutoSnapshots {
-    pub(crate) fn finish(&self, r: Result<u64>) {
-        match r {
-            Ok(_) => {
-                self.taken.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                *self.last_error.lock() = Some(e.to_string());
-            }
-        }
-        self.in_progress.store(false, Ordering::Release);
-    }
-
-    /// A snapshot given up without a failure (a compaction replaced the log
-    /// it described): neither taken nor failed.
-    fn abandon(&self) {
-        self.in_progress.store(false, Ordering::Release);
-    }
-
-    pub(crate) fn set_worker(&self, h: JoinHandle<()>) {
-        *self.worker.lock() = Some(h);
-    }
-
-    /// Waits for a snapshot in progress (close calls this first).
-    pub(crate) fn join(&self) {
-        let h = self.worker.lock().take();
-        if let Some(h) = h {
-            let _ = h.join();
-        }
-    }
-}
+/// Automatic snapshots: one background job at a time.
+pub(crate) type AutoSnapshots = Background;
 
 /// Writes `snap` durably, makes it the current snapshot and removes the one
 /// it replaces. The caller holds the store's snapshot lock. Returns the

@@ -3,6 +3,7 @@
 
 mod auto_compact;
 mod auto_snapshot;
+mod background;
 mod batch;
 mod changes;
 mod compact;
@@ -258,14 +259,11 @@ impl<V: Vfs> Store<V> {
     /// Starts a background snapshot when the log has grown past the
     /// threshold and none is running. Never fails the caller's write.
     fn maybe_auto_snapshot(&self) {
-        if !self.opts.auto_snapshot()
-            || !self.should_snapshot()
-            || self.auto.in_progress.swap(true, Ordering::AcqRel)
-        {
+        if !self.opts.auto_snapshot() || !self.should_snapshot() || !self.auto.try_start() {
             return;
         }
         if let Err(e) = self.start_auto_snapshot() {
-            self.auto.finish(Err(e));
+            self.auto.finish::<()>(Err(e));
         }
     }
 
@@ -519,6 +517,9 @@ impl<V: Vfs> Store<V> {
         let records = log_bytes.saturating_sub(crate::format::FILE_HEADER_LEN as u64);
         let live_records = live_bytes + live_ids * RECORD_HEADER_LEN as u64;
         let dead_bytes = records.saturating_sub(live_records);
+        let (auto_snapshots, auto_snapshot_failures, last_auto_snapshot_error) = self.auto.counts();
+        let (auto_compactions, auto_compaction_failures, last_auto_compaction_error) =
+            self.auto_compact.job.counts();
         Stats {
             live_ids,
             live_bytes,
@@ -531,13 +532,13 @@ impl<V: Vfs> Store<V> {
             },
             snapshot_position: self.snapshot_position(),
             index_memory_bytes: self.index.memory_bytes(),
-            auto_snapshots: self.auto.taken.load(Ordering::Relaxed),
-            auto_snapshot_failures: self.auto.failed.load(Ordering::Relaxed),
-            last_auto_snapshot_error: self.auto.last_error.lock().clone(),
+            auto_snapshots,
+            auto_snapshot_failures,
+            last_auto_snapshot_error,
             generation: self.generation.load(Ordering::Acquire),
-            auto_compactions: self.auto_compact.done.load(Ordering::Relaxed),
-            auto_compaction_failures: self.auto_compact.failed.load(Ordering::Relaxed),
-            last_auto_compaction_error: self.auto_compact.last_error.lock().clone(),
+            auto_compactions,
+            auto_compaction_failures,
+            last_auto_compaction_error,
         }
     }
 
@@ -570,7 +571,7 @@ impl<V: Vfs> Store<V> {
             return Ok(());
         }
         // A compaction in progress sees `closed` and gives up soon.
-        self.auto_compact.join();
+        self.auto_compact.job.join();
         self.auto.join();
         self.sync()
     }
