@@ -26,7 +26,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -2370,7 +2372,530 @@ static void test_threads(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* 13. Statuses C cannot provoke                                            */
+/* 13. Compaction                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* "<dir>/wal-<generation as 16 hex digits>.log" */
+static void gen_log_path(const char *dir, uint64_t generation, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/wal-%016" PRIx64 ".log", dir, generation);
+    CHECK(n > 0 && (size_t)n < cap);
+}
+
+typedef wal_status (*u64_getter)(const wal_t *, uint64_t *);
+
+static uint64_t get_u64(const char *file, int line, u64_getter f, const wal_t *w)
+{
+    uint64_t v = U64_SENTINEL;
+    CHECK_STATUS_AT(file, line, f(w, &v), WAL_OK);
+    CHECK_AT(file, line, v != U64_SENTINEL);
+    return v;
+}
+#define GET_U64(f, w) get_u64(__FILE__, __LINE__, (f), (w))
+
+/* Polls `f` every 5 ms until it reaches `at_least`, for at most 30 s;
+ * returns the last value read. */
+static uint64_t wait_u64(const char *file, int line, u64_getter f, const wal_t *w, uint64_t at_least)
+{
+    uint64_t v = get_u64(file, line, f, w);
+    for (int i = 0; i < 6000 && v < at_least; i++) {
+        struct timespec ms = {0, 5000000};
+        nanosleep(&ms, NULL);
+        v = get_u64(file, line, f, w);
+    }
+    CHECK_AT(file, line, v >= at_least);
+    return v;
+}
+#define WAIT_U64(f, w, at_least) wait_u64(__FILE__, __LINE__, (f), (w), (at_least))
+
+typedef wal_status (*message_getter)(const wal_t *, uint8_t *, size_t, size_t *);
+
+/* The getter has no message: WAL_NOT_FOUND, with its outputs untouched,
+ * for a size query and for a real buffer. */
+static void expect_no_message(const char *file, int line, message_getter f, const char *name, const wal_t *w)
+{
+    size_t len = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, f(w, NULL, 0, &len), WAL_NOT_FOUND);
+    CHECK_AT(file, line, len == LEN_SENTINEL);
+    check_error_names(file, line, name);
+    uint8_t buf[64];
+    memset(buf, 'Z', sizeof buf);
+    CHECK_STATUS_AT(file, line, f(w, buf, sizeof buf, &len), WAL_NOT_FOUND);
+    CHECK_AT(file, line, len == LEN_SENTINEL && buf[0] == 'Z' && buf[63] == 'Z');
+}
+#define EXPECT_NO_MESSAGE(f, w) expect_no_message(__FILE__, __LINE__, (f), #f, (w))
+
+/* The getter's message is exactly `want`: a size query and a buffer one
+ * byte short say WAL_BUFFER_TOO_SMALL with the length (NUL excluded) and
+ * leave the buffer alone; an exact and a larger buffer get the message
+ * and its NUL. */
+static void expect_message(const char *file, int line, message_getter f, const char *name, const wal_t *w,
+                           const char *want)
+{
+    size_t n = strlen(want);
+    char err[256];
+    size_t len = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, f(w, NULL, 0, &len), WAL_BUFFER_TOO_SMALL);
+    CHECK_AT(file, line, len == n);
+    snprintf(err, sizeof err, "%s: buffer too small for the message: it needs %zu bytes, the buffer holds 0", name,
+             n + 1);
+    CHECK_AT(file, line, strcmp(wal_last_error(), err) == 0);
+
+    uint8_t *buf = malloc(n + 16);
+    CHECK_AT(file, line, buf != NULL);
+    memset(buf, 'Z', n + 16);
+    len = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, f(w, buf, n, &len), WAL_BUFFER_TOO_SMALL);
+    CHECK_AT(file, line, len == n);
+    snprintf(err, sizeof err, "%s: buffer too small for the message: it needs %zu bytes, the buffer holds %zu",
+             name, n + 1, n);
+    CHECK_AT(file, line, strcmp(wal_last_error(), err) == 0);
+    for (size_t i = 0; i < n + 16; i++) {
+        CHECK_AT(file, line, buf[i] == 'Z');
+    }
+
+    len = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, f(w, buf, n + 1, &len), WAL_OK);
+    CHECK_AT(file, line, len == n && memcmp(buf, want, n) == 0 && buf[n] == '\0');
+    CHECK_AT(file, line, buf[n + 1] == 'Z');
+
+    memset(buf, 'Z', n + 16);
+    len = LEN_SENTINEL;
+    CHECK_STATUS_AT(file, line, f(w, buf, n + 16, &len), WAL_OK);
+    CHECK_AT(file, line, len == n && strcmp((const char *)buf, want) == 0 && buf[n + 1] == 'Z');
+    free(buf);
+}
+#define EXPECT_MESSAGE(f, w, want) expect_message(__FILE__, __LINE__, (f), #f, (w), (want))
+
+/* The message getters refuse NULL arguments, whatever there is to report. */
+static void check_message_getter_arguments(message_getter f, const char *name, const wal_t *w)
+{
+    uint8_t buf[8];
+    size_t len = LEN_SENTINEL;
+    CHECK_STATUS(f(NULL, buf, sizeof buf, &len), WAL_INVALID_ARGUMENT);
+    CHECK_ERR(name);
+    CHECK_ERR_HAS("w is NULL");
+    CHECK_STATUS(f(w, buf, sizeof buf, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR(name);
+    CHECK_ERR_HAS("out_len is NULL");
+    CHECK_STATUS(f(w, NULL, 5, &len), WAL_INVALID_ARGUMENT);
+    CHECK_ERR(name);
+    CHECK_ERR_HAS("buf is NULL but cap is 5");
+    CHECK(len == LEN_SENTINEL);
+}
+
+/* Ids 1..8 hold version 2 of 100 bytes, ids 11 and 12 version 1 of 50;
+ * 9, 10 and 13 are gone (13 has yet to be written). */
+static void expect_compaction_layout(const char *file, int line, wal_t *w)
+{
+    for (uint64_t id = 1; id <= 8; id++) {
+        expect_version(file, line, w, id, 2, 100);
+    }
+    expect_not_found(file, line, w, 9);
+    expect_not_found(file, line, w, 10);
+    expect_version(file, line, w, 11, 1, 50);
+    expect_version(file, line, w, 12, 1, 50);
+    expect_not_found(file, line, w, 0);
+}
+#define EXPECT_COMPACTION_LAYOUT(w) expect_compaction_layout(__FILE__, __LINE__, (w))
+
+/* A cursor's remaining entries are those of expect_compaction_layout. */
+static void expect_iter_layout(wal_iter_t *it)
+{
+    const uint64_t ids[] = {1, 2, 3, 4, 5, 6, 7, 8, 11, 12};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        bool has = false;
+        uint64_t id = U64_SENTINEL;
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        CHECK_STATUS(wal_iter_next(it, &has, &id, &data, &len), WAL_OK);
+        CHECK(has && id == ids[i]);
+        uint8_t want[100];
+        size_t wlen = id <= 8 ? 100 : 50;
+        fill(want, wlen, id, id <= 8 ? 2 : 1);
+        CHECK(len == wlen && memcmp(data, want, wlen) == 0);
+    }
+    bool has = true;
+    uint64_t id = 0;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    CHECK_STATUS(wal_iter_next(it, &has, &id, &data, &len), WAL_OK);
+    CHECK(!has);
+}
+
+static void expect_compacted_refusal(const char *file, int line, wal_t *w, const char *dir, uint64_t generation,
+                                     uint64_t from, uint64_t first)
+{
+    wal_changes_t *c = (wal_changes_t *)(void *)&g_sentinel_obj;
+    CHECK_STATUS_AT(file, line, wal_changes_open(w, from, &c), WAL_COMPACTED);
+    CHECK_AT(file, line, c == (wal_changes_t *)(void *)&g_sentinel_obj);
+    char want[512];
+    int n = snprintf(want, sizeof want,
+                     "wal_changes_open: sequence number %" PRIu64 " was folded away by a compaction of "
+                     "%s/wal-%016" PRIx64 ".log: its change stream starts at %" PRIu64
+                     "; copy the store with a cursor and follow changes from the cursor's sequence number + 1",
+                     from, dir, generation, first);
+    CHECK_AT(file, line, n > 0 && (size_t)n < sizeof want);
+    CHECK_AT(file, line, strcmp(wal_last_error(), want) == 0);
+}
+#define EXPECT_COMPACTED(w, dir, generation, from, first)                                                     \
+    expect_compacted_refusal(__FILE__, __LINE__, (w), (dir), (generation), (from), (first))
+
+static void test_compaction(void)
+{
+    section("compaction: space reclaimed, generations, folded sequence numbers, cursors across it, read-only");
+
+    CHECK(strcmp(wal_status_str(WAL_COMPACTED), "sequence number folded away by compaction") == 0);
+    CHECK(WAL_COMPACTED == 11);
+
+    const char *dir = new_dir();
+    char lp1[128], lp2[128], lp3[128];
+    gen_log_path(dir, 1, lp1, sizeof lp1);
+    gen_log_path(dir, 2, lp2, sizeof lp2);
+    gen_log_path(dir, 3, lp3, sizeof lp3);
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(GET_U64(wal_stat_generation, w) == 1);
+    CHECK(GET_U64(wal_stat_auto_compactions, w) == 0);
+    CHECK(GET_U64(wal_stat_auto_compaction_failures, w) == 0);
+
+    /* A fresh store: compaction rewrites the empty log as generation 2. */
+    const char *empty = new_dir();
+    wal_t *e = NULL;
+    CHECK_STATUS(wal_open(empty, NULL, &e), WAL_OK);
+    CHECK_STATUS(wal_compact(e), WAL_OK);
+    CHECK(GET_U64(wal_stat_generation, e) == 2 && GET_U64(wal_stat_log_bytes, e) == 64);
+    uint64_t seq = U64_SENTINEL;
+    CHECK_STATUS(wal_store_seq(e, 1, (const uint8_t *)"x", 1, &seq), WAL_OK);
+    CHECK(seq == 1);
+    CHECK_STATUS(wal_close(e), WAL_OK);
+
+    /* The layout: ids 1..10 written twice (100 bytes; seq 1..20), 9 and 10
+     * deleted (seq 21, 22), then a batch of ids 11 and 12 (50 bytes; begin
+     * 23, entries 24 and 25, commit 26). */
+    for (unsigned version = 1; version <= 2; version++) {
+        for (uint64_t id = 1; id <= 10; id++) {
+            STORE_VERSION(w, id, version, 100);
+        }
+    }
+    CHECK_STATUS(wal_delete(w, 9), WAL_OK);
+    CHECK_STATUS(wal_delete(w, 10), WAL_OK);
+    uint8_t p11[50], p12[50];
+    fill(p11, 50, 11, 1);
+    fill(p12, 50, 12, 1);
+    wal_entry batch[] = {{11, p11, 50}, {12, p12, 50}};
+    CHECK_STATUS(wal_store_batch_seq(w, batch, 2, &seq), WAL_OK);
+    CHECK(seq == 26);
+    /* header + 20 stores of 32 + 100 + 2 tombstones of 32 + begin 32 + 2
+     * entries of 32 + 50 + commit 32 */
+    const uint64_t before = 64 + 20 * 132 + 2 * 32 + 32 + 2 * 82 + 32;
+    const uint64_t live_records = 8 * 132 + 2 * 82;
+    CHECK(before == 2996);
+    CHECK(GET_U64(wal_stat_log_bytes, w) == before);
+    CHECK(GET_U64(wal_stat_dead_bytes, w) == before - 64 - live_records);
+    CHECK(GET_U64(wal_stat_live_ids, w) == 10 && GET_U64(wal_stat_live_bytes, w) == 900);
+
+    /* A change cursor and an entry cursor opened before the compaction. */
+    wal_changes_t *pending = NULL;
+    CHECK_STATUS(wal_changes_open(w, 21, &pending), WAL_OK);
+    wal_iter_t *old_it = NULL;
+    CHECK_STATUS(wal_iter_open(w, &old_it), WAL_OK);
+    uint64_t it_seq = U64_SENTINEL;
+    CHECK_STATUS(wal_iter_seq(old_it, &it_seq), WAL_OK);
+    CHECK(it_seq == 26);
+
+    CHECK_STATUS(wal_compact(w), WAL_OK);
+    CHECK(GET_U64(wal_stat_generation, w) == 2);
+    CHECK(GET_U64(wal_stat_log_bytes, w) == 64 + live_records);
+    CHECK(GET_U64(wal_stat_log_bytes, w) == 1284);
+    CHECK(log_position(w) == 1284);
+    CHECK(GET_U64(wal_stat_dead_bytes, w) == 0);
+    double ratio = -1;
+    CHECK_STATUS(wal_stat_dead_ratio(w, &ratio), WAL_OK);
+    CHECK(ratio == 0.0);
+    CHECK(GET_U64(wal_stat_live_ids, w) == 10 && GET_U64(wal_stat_live_bytes, w) == 900);
+    uint64_t snap = U64_SENTINEL;
+    CHECK_STATUS(wal_snapshot_position(w, &snap), WAL_OK);
+    CHECK(snap == 64);
+    /* A manual compaction is not an automatic one. */
+    CHECK(GET_U64(wal_stat_auto_compactions, w) == 0);
+    /* Generation 1 is gone; generation 2 holds one store record per live
+     * id, in the old log's order, with its sequence number. */
+    CHECK(!exists(lp1) && exists(lp2));
+    CHECK(file_size(lp2) == 1284);
+    struct rec recs[16];
+    CHECK(read_records(lp2, 64, recs, 16) == 10);
+    for (size_t i = 0; i < 10; i++) {
+        uint64_t want_id = i < 8 ? i + 1 : i + 3;
+        uint64_t want_seq = i < 8 ? i + 11 : i + 16;
+        CHECK(recs[i].type == 1 && recs[i].id == want_id && recs[i].seq == want_seq);
+        CHECK(recs[i].len == (i < 8 ? 100u : 50u));
+    }
+    EXPECT_COMPACTION_LAYOUT(w);
+
+    /* Both cursors read on, from before the compaction. */
+    expect_iter_layout(old_it);
+    wal_iter_free(old_it);
+    const struct change want_pending[] = {
+        {WAL_CHANGE_DELETE, 21, 9, 0, 0},      {WAL_CHANGE_DELETE, 22, 10, 0, 0},
+        {WAL_CHANGE_BATCH_BEGIN, 23, 2, 0, 0}, {WAL_CHANGE_STORE, 24, 11, 50, 0},
+        {WAL_CHANGE_STORE, 25, 12, 50, 0},     {WAL_CHANGE_BATCH_COMMIT, 26, 2, 0, 0},
+    };
+    for (size_t i = 0; i < 7; i++) {
+        bool has = false;
+        struct change ch = {0, 0, 0, 0, 0};
+        const uint8_t *data = NULL;
+        CHECK_STATUS(wal_changes_next(pending, &has, &ch.kind, &ch.seq, &ch.id, &data, &ch.len), WAL_OK);
+        if (i == 6) {
+            CHECK(!has);
+            break;
+        }
+        CHECK(has && ch.kind == want_pending[i].kind && ch.seq == want_pending[i].seq);
+        CHECK(ch.id == want_pending[i].id && ch.len == want_pending[i].len);
+        if (ch.kind == WAL_CHANGE_STORE) {
+            CHECK(memcmp(data, ch.id == 11 ? p11 : p12, 50) == 0);
+        }
+    }
+    wal_changes_free(pending);
+
+    /* Change cursors cannot start at or below the fold (26). */
+    EXPECT_COMPACTED(w, dir, 2, 26, 27);
+    EXPECT_COMPACTED(w, dir, 2, 0, 27);
+    EXPECT_COMPACTED(w, dir, 2, 1, 27);
+    struct change got[8];
+    CHECK(read_changes(w, 27, got, 8) == 0);
+
+    /* A replica copies the entries, then follows from the cursor's
+     * sequence number + 1. */
+    wal_iter_t *it = NULL;
+    CHECK_STATUS(wal_iter_open(w, &it), WAL_OK);
+    it_seq = U64_SENTINEL;
+    CHECK_STATUS(wal_iter_seq(it, &it_seq), WAL_OK);
+    CHECK(it_seq == 26);
+    expect_iter_layout(it);
+    CHECK_STATUS(wal_iter_seq(NULL, &it_seq), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_iter_seq");
+    CHECK_ERR_HAS("it is NULL");
+    CHECK_STATUS(wal_iter_seq(it, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_iter_seq");
+    CHECK_ERR_HAS("seq is NULL");
+    CHECK(it_seq == 26);
+    wal_iter_free(it);
+    CHECK_STATUS(wal_store_seq(w, 13, (const uint8_t *)"thirteen", 8, &seq), WAL_OK);
+    CHECK(seq == 27); /* numbering goes on after the fold */
+    CHECK(read_changes(w, it_seq + 1, got, 8) == 1);
+    CHECK(got[0].kind == WAL_CHANGE_STORE && got[0].seq == 27 && got[0].id == 13 && got[0].len == 8);
+    CHECK(GET_U64(wal_stat_log_bytes, w) == 1284 + 40);
+    EXPECT_PAYLOAD(w, 13, (const uint8_t *)"thirteen", 8);
+
+    /* NULL handles and outputs; no automatic compaction has failed. */
+    CHECK_STATUS(wal_compact(NULL), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_compact");
+    uint64_t v = U64_SENTINEL;
+    CHECK_STATUS(wal_stat_generation(NULL, &v), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_stat_generation");
+    CHECK_STATUS(wal_stat_generation(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_stat_auto_compactions(NULL, &v), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_stat_auto_compactions");
+    CHECK_STATUS(wal_stat_auto_compactions(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_stat_auto_compaction_failures(NULL, &v), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_stat_auto_compaction_failures");
+    CHECK_STATUS(wal_stat_auto_compaction_failures(w, NULL), WAL_INVALID_ARGUMENT);
+    CHECK(v == U64_SENTINEL);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_compaction_error, w);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_snapshot_error, w);
+    CHECK_ERR_HAS("no such failure since the open");
+    check_message_getter_arguments(wal_stat_last_auto_compaction_error, "wal_stat_last_auto_compaction_error", w);
+    check_message_getter_arguments(wal_stat_last_auto_snapshot_error, "wal_stat_last_auto_snapshot_error", w);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* After reopening: the same generation, reads and fold. */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, NULL, &w), WAL_OK);
+    CHECK(GET_U64(wal_stat_generation, w) == 2);
+    CHECK(records_replayed(w) == 11);
+    CHECK(GET_U64(wal_stat_log_bytes, w) == 1324);
+    EXPECT_COMPACTION_LAYOUT(w);
+    EXPECT_PAYLOAD(w, 13, (const uint8_t *)"thirteen", 8);
+    EXPECT_COMPACTED(w, dir, 2, 26, 27);
+    CHECK(read_changes(w, 27, got, 8) == 1 && got[0].seq == 27);
+    /* Nothing dead: a second compaction keeps every byte, in generation 3. */
+    CHECK_STATUS(wal_compact(w), WAL_OK);
+    CHECK(GET_U64(wal_stat_generation, w) == 3 && GET_U64(wal_stat_log_bytes, w) == 1324);
+    CHECK(!exists(lp2) && exists(lp3) && file_size(lp3) == 1324);
+    EXPECT_COMPACTED(w, dir, 3, 27, 28);
+    CHECK(read_changes(w, 28, got, 8) == 0);
+    EXPECT_COMPACTION_LAYOUT(w);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* A read-only handle reports and refuses. */
+    w = NULL;
+    CHECK_STATUS(open_with(dir, WAL_DURABILITY_FSYNC, WAL_RECOVERY_STRICT, true, &w), WAL_OK);
+    CHECK_STATUS(wal_compact(w), WAL_INVALID_ARGUMENT);
+    char want[512];
+    snprintf(want, sizeof want,
+             "wal_compact: invalid argument: compact refused: the store in %s was opened read-only", dir);
+    CHECK(strcmp(wal_last_error(), want) == 0);
+    CHECK(GET_U64(wal_stat_generation, w) == 3 && GET_U64(wal_stat_log_bytes, w) == 1324);
+    CHECK(GET_U64(wal_stat_auto_compactions, w) == 0 && GET_U64(wal_stat_auto_compaction_failures, w) == 0);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_compaction_error, w);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_snapshot_error, w);
+    EXPECT_COMPACTION_LAYOUT(w);
+    CHECK(exists(lp3) && file_size(lp3) == 1324);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+}
+
+/* Writes `rounds` versions (1..rounds) of ids 0..199, 1000 bytes each. */
+static void overwrite_rounds(wal_t *w, unsigned rounds)
+{
+    uint8_t p[1000];
+    for (unsigned version = 1; version <= rounds; version++) {
+        for (uint64_t id = 0; id < 200; id++) {
+            fill(p, sizeof p, id, version);
+            CHECK_STATUS(wal_store(w, id, p, sizeof p), WAL_OK);
+        }
+    }
+}
+
+static void expect_rounds(wal_t *w, unsigned rounds)
+{
+    for (uint64_t id = 0; id < 200; id++) {
+        EXPECT_VERSION(w, id, rounds, 1000);
+    }
+    EXPECT_NOT_FOUND(w, 200);
+}
+
+static void test_auto_compaction(void)
+{
+    section("automatic compaction: the option, past the dead ratio, off, failures and their messages");
+
+    /* The option: a ratio in [0, 1), anything else refused. */
+    CHECK_STATUS(wal_options_set_auto_compact(NULL, 0.5, 0), WAL_INVALID_ARGUMENT);
+    CHECK_ERR("wal_options_set_auto_compact");
+    CHECK_ERR_HAS("opts is NULL");
+    wal_options *o = wal_options_new();
+    CHECK(o != NULL);
+    CHECK_STATUS(wal_options_set_auto_compact(o, 0.0, 0), WAL_OK);
+    CHECK_STATUS(wal_options_set_auto_compact(o, 0.999999, UINT64_MAX), WAL_OK);
+    CHECK_STATUS(wal_options_set_auto_compact(o, 0.000001, 1), WAL_OK);
+    const struct {
+        double ratio;
+        const char *shown;
+    } refused[] = {{-0.5, "-0.5"}, {-1e-9, "-0.000000001"}, {1.0, "1"},       {1.5, "1.5"},
+                   {NAN, "NaN"},   {INFINITY, "inf"},          {-INFINITY, "-inf"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        CHECK_STATUS(wal_options_set_auto_compact(o, refused[i].ratio, 1), WAL_INVALID_ARGUMENT);
+        char want[512];
+        snprintf(want, sizeof want,
+                 "wal_options_set_auto_compact: invalid argument: dead-byte ratio %s for automatic compaction is "
+                 "outside [0, 1)",
+                 refused[i].shown);
+        CHECK(strcmp(wal_last_error(), want) == 0);
+    }
+    CHECK_STATUS(wal_options_set_auto_compact(o, 1e-9, 1), WAL_INVALID_ARGUMENT);
+    CHECK(strcmp(wal_last_error(), "wal_options_set_auto_compact: invalid argument: dead-byte ratio 0.000000001 "
+                                   "for automatic compaction is below one millionth") == 0);
+
+    /* On: 0.5 past 256 KiB (the refusals above left it as set here). The
+     * ratio is looked at once per MiB of log growth, so six rounds of 200
+     * KB (1.24 MB, 83% dead) start one compaction in the background. */
+    CHECK_STATUS(wal_options_set_auto_compact(o, 0.5, 256 << 10), WAL_OK);
+    CHECK_STATUS(wal_options_set_auto_compact(o, 1.0, 0), WAL_INVALID_ARGUMENT);
+    CHECK_STATUS(wal_options_set_durability(o, WAL_DURABILITY_FLUSH), WAL_OK);
+    const char *dir = new_dir();
+    wal_t *w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    overwrite_rounds(w, 6);
+    uint64_t autos = WAIT_U64(wal_stat_auto_compactions, w, 1);
+    CHECK(GET_U64(wal_stat_auto_compaction_failures, w) == 0);
+    CHECK(GET_U64(wal_stat_generation, w) == 1 + autos);
+    CHECK(GET_U64(wal_stat_log_bytes, w) < (uint64_t)1 << 20);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_compaction_error, w);
+    expect_rounds(w, 6);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir, o, &w), WAL_OK);
+    CHECK(GET_U64(wal_stat_generation, w) == 1 + autos);
+    CHECK(GET_U64(wal_stat_auto_compactions, w) == 0); /* counted since the open */
+    CHECK(GET_U64(wal_stat_live_ids, w) == 200);
+    expect_rounds(w, 6);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    printf("   %" PRIu64 " automatic compaction(s) while 1.24 MB were written\n", autos);
+
+    /* Off (ratio 0): the same writes keep every byte. */
+    CHECK_STATUS(wal_options_set_auto_compact(o, 0.0, 0), WAL_OK);
+    CHECK_STATUS(wal_options_set_auto_compact(o, NAN, 0), WAL_INVALID_ARGUMENT);
+    const char *dir2 = new_dir();
+    w = NULL;
+    CHECK_STATUS(wal_open(dir2, o, &w), WAL_OK);
+    overwrite_rounds(w, 6);
+    CHECK(GET_U64(wal_stat_log_bytes, w) == 64 + 6 * 200 * 1032);
+    CHECK(GET_U64(wal_stat_generation, w) == 1 && GET_U64(wal_stat_auto_compactions, w) == 0);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* Failures. A directory where a compaction's temporary log goes (or a
+     * snapshot's temporary file) makes it fail, even for root: unlinking a
+     * directory gives EISDIR. The failure is counted and its message kept;
+     * the writes that started it succeed. */
+    const char *dir3 = new_dir();
+    char blocker[256];
+    snprintf(blocker, sizeof blocker, "%s/wal-0000000000000002.log.tmp", dir3);
+    char cause[384];
+    snprintf(cause, sizeof cause, "remove %s: %s (os error %d)", blocker, strerror(EISDIR), EISDIR);
+    CHECK_STATUS(wal_options_set_auto_compact(o, 0.5, 256 << 10), WAL_OK);
+    CHECK_STATUS(wal_options_set_snapshot_threshold(o, 0), WAL_OK); /* no snapshots here */
+    w = NULL;
+    CHECK_STATUS(wal_open(dir3, o, &w), WAL_OK);
+    CHECK(mkdir(blocker, 0755) == 0);
+    STORE_VERSION(w, 0, 1, 10);
+    CHECK_STATUS(wal_compact(w), WAL_IO);
+    char want[512];
+    snprintf(want, sizeof want, "wal_compact: %s", cause);
+    CHECK(strcmp(wal_last_error(), want) == 0);
+    CHECK(GET_U64(wal_stat_generation, w) == 1);
+    CHECK(GET_U64(wal_stat_auto_compaction_failures, w) == 0); /* a manual one is not counted */
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_compaction_error, w);
+    overwrite_rounds(w, 6);
+    WAIT_U64(wal_stat_auto_compaction_failures, w, 1);
+    CHECK(GET_U64(wal_stat_auto_compactions, w) == 0 && GET_U64(wal_stat_generation, w) == 1);
+    EXPECT_MESSAGE(wal_stat_last_auto_compaction_error, w, cause);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_snapshot_error, w);
+    check_message_getter_arguments(wal_stat_last_auto_compaction_error, "wal_stat_last_auto_compaction_error", w);
+    expect_rounds(w, 6);
+    /* Once the directory is gone, compaction works; the message stays. */
+    CHECK(rmdir(blocker) == 0);
+    CHECK_STATUS(wal_compact(w), WAL_OK);
+    CHECK(GET_U64(wal_stat_generation, w) == 2 && GET_U64(wal_stat_log_bytes, w) == 64 + 200 * 1032);
+    EXPECT_MESSAGE(wal_stat_last_auto_compaction_error, w, cause);
+    expect_rounds(w, 6);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+
+    /* An automatic snapshot: threshold 100, so the first 68-byte store
+     * (ending at 64 + 100 = 0xa4) starts one, for that position. */
+    const char *dir4 = new_dir();
+    snprintf(blocker, sizeof blocker, "%s/snapshot-0000000000000001-00000000000000a4.snap.tmp", dir4);
+    snprintf(cause, sizeof cause, "remove %s: %s (os error %d)", blocker, strerror(EISDIR), EISDIR);
+    CHECK_STATUS(wal_options_set_snapshot_threshold(o, 100), WAL_OK);
+    CHECK_STATUS(wal_options_set_durability(o, WAL_DURABILITY_FSYNC), WAL_OK);
+    w = NULL;
+    CHECK_STATUS(wal_open(dir4, o, &w), WAL_OK);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_snapshot_error, w);
+    CHECK(mkdir(blocker, 0755) == 0);
+    STORE_VERSION(w, 1, 1, 68);
+    CHECK(log_position(w) == 0xa4);
+    WAIT_U64(wal_stat_auto_snapshot_failures, w, 1);
+    CHECK(GET_U64(wal_stat_auto_snapshots, w) == 0);
+    EXPECT_MESSAGE(wal_stat_last_auto_snapshot_error, w, cause);
+    EXPECT_NO_MESSAGE(wal_stat_last_auto_compaction_error, w);
+    check_message_getter_arguments(wal_stat_last_auto_snapshot_error, "wal_stat_last_auto_snapshot_error", w);
+    EXPECT_VERSION(w, 1, 1, 68);
+    CHECK(rmdir(blocker) == 0);
+    CHECK_STATUS(wal_close(w), WAL_OK);
+    wal_options_free(o);
+}
+
+/* ------------------------------------------------------------------------ */
+/* 14. Statuses C cannot provoke                                            */
 /* ------------------------------------------------------------------------ */
 
 static void test_unreachable_statuses(void)
@@ -2410,11 +2935,13 @@ int main(void)
     test_io_error();
     test_changes();
     test_threads();
+    test_compaction();
+    test_auto_compaction();
     test_unreachable_statuses();
 
     /* Every status C can reach was asserted at least once. */
-    const wal_status reachable[] = {WAL_OK,     WAL_NOT_FOUND,  WAL_INVALID_ARGUMENT, WAL_BUFFER_TOO_SMALL,
-                                    WAL_IO,     WAL_CORRUPTION, WAL_LOCKED,           WAL_INCOMPATIBLE};
+    const wal_status reachable[] = {WAL_OK,         WAL_NOT_FOUND, WAL_INVALID_ARGUMENT, WAL_BUFFER_TOO_SMALL, WAL_IO,
+                                    WAL_CORRUPTION, WAL_LOCKED,    WAL_INCOMPATIBLE,     WAL_COMPACTED};
     unsigned reached = atomic_load(&g_reached);
     for (size_t i = 0; i < sizeof reachable / sizeof reachable[0]; i++) {
         CHECK((reached & (1u << reachable[i])) != 0);

@@ -17,6 +17,8 @@
 
 #include "walstore.hpp"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -99,6 +101,7 @@ static std::string show(const std::string &v)
 }
 static std::string show(Status s) { return status_name(s); }
 static std::string show(const std::optional<std::uint64_t> &v) { return v ? show(*v) : std::string("nullopt"); }
+static std::string show(const std::optional<std::string> &v) { return v ? show(*v) : std::string("nullopt"); }
 static std::string show(bool b) { return b ? "true" : "false"; }
 
 static void fail(const char *file, int line, const std::string &what)
@@ -236,7 +239,10 @@ static void test_options()
                      .auto_snapshot(false)
                      .auto_snapshot(true)
                      .write_buffer(1)
-                     .write_buffer(std::size_t(1) << 30);
+                     .write_buffer(std::size_t(1) << 30)
+                     .auto_compact(0.0, 0)
+                     .auto_compact(0.999999, UINT64_MAX)
+                     .auto_compact(0.5, 64 << 20);
     CHECK(&r == &o);
 
     // Rejected values: exact status and the C function that refused them.
@@ -247,6 +253,16 @@ static void test_options()
     EXPECT_ERROR(o.max_payload(4294967296u), Status::invalid_argument, "wal_options_set_max_payload");
     EXPECT_ERROR(o.write_buffer(0), Status::invalid_argument, "wal_options_set_write_buffer");
     EXPECT_ERROR(o.write_buffer((std::size_t(1) << 30) + 1), Status::invalid_argument, "wal_options_set_write_buffer");
+    for (double bad : {-0.5, 1.0, 1.5, std::nan(""), HUGE_VAL, -HUGE_VAL, 1e-9}) {
+        EXPECT_ERROR(o.auto_compact(bad, 0), Status::invalid_argument, "wal_options_set_auto_compact");
+    }
+    try {
+        o.auto_compact(1.0, 0);
+        CHECK(false);
+    } catch (const Error &e) {
+        CHECK_EQ(e.message(), std::string("wal_options_set_auto_compact: invalid argument: dead-byte ratio 1 for "
+                                          "automatic compaction is outside [0, 1)"));
+    }
 
     // Move: the source is empty, and every setter on it reaches C with NULL.
     wal_options *raw = o.get();
@@ -260,6 +276,7 @@ static void test_options()
     EXPECT_ERROR(o.snapshot_threshold(10), Status::invalid_argument, "wal_options_set_snapshot_threshold");
     EXPECT_ERROR(o.auto_snapshot(false), Status::invalid_argument, "wal_options_set_auto_snapshot");
     EXPECT_ERROR(o.write_buffer(10), Status::invalid_argument, "wal_options_set_write_buffer");
+    EXPECT_ERROR(o.auto_compact(0.5, 0), Status::invalid_argument, "wal_options_set_auto_compact");
 
     Options other;
     other = std::move(moved); // frees other's own options (LeakSanitizer checks)
@@ -625,6 +642,10 @@ static void test_move_semantics()
     EXPECT_ERROR(a.stats(), Status::invalid_argument, "wal_stat_live_ids");
     EXPECT_ERROR(a.open_duration_us(), Status::invalid_argument, "wal_open_duration_us");
     EXPECT_ERROR(a.cursor(), Status::invalid_argument, "wal_iter_open");
+    EXPECT_ERROR(a.compact(), Status::invalid_argument, "wal_compact");
+    EXPECT_ERROR(a.generation(), Status::invalid_argument, "wal_stat_generation");
+    EXPECT_ERROR(a.last_auto_snapshot_error(), Status::invalid_argument, "wal_stat_last_auto_snapshot_error");
+    EXPECT_ERROR(a.last_auto_compaction_error(), Status::invalid_argument, "wal_stat_last_auto_compaction_error");
     CHECK_EQ(a.should_snapshot(), false);
     a.close(); // no-op
 
@@ -727,6 +748,11 @@ static void test_report_snapshot_and_stats()
         CHECK_EQ(st.dead_ratio, 0.0);
         CHECK_EQ(st.auto_snapshots, std::uint64_t(0));
         CHECK_EQ(st.auto_snapshot_failures, std::uint64_t(0));
+        CHECK_EQ(st.generation, std::uint64_t(1));
+        CHECK_EQ(st.auto_compactions, std::uint64_t(0));
+        CHECK_EQ(st.auto_compaction_failures, std::uint64_t(0));
+        CHECK(!st.last_auto_snapshot_error.has_value());
+        CHECK(!st.last_auto_compaction_error.has_value());
 
         s.store(1, Bytes(10, 1));  // 42 bytes, dead once replaced
         s.store(2, Bytes(20, 2));  // 52 bytes, dead once erased
@@ -843,8 +869,10 @@ static void test_cursor()
         CHECK(ids == std::vector<std::uint64_t>({1, 3, 5}));
         CHECK(payloads == std::vector<std::string>({"one", "", "five"}));
         walstore::Cursor empty;
+        EXPECT_ERROR(empty.seq(), Status::invalid_argument, "wal_iter_seq");
         empty = std::move(moved); // frees nothing held, takes moved's cursor
         CHECK(empty.get() != nullptr);
+        CHECK_EQ(empty.seq(), std::uint64_t(3)); // the three stores before it was opened
     } // cursors freed before the store closes
     walstore::Cursor after = s.cursor();
     walstore::Cursor::Item item;
@@ -853,6 +881,7 @@ static void test_cursor()
         ids.push_back(item.id);
     }
     CHECK(ids == std::vector<std::uint64_t>({1, 2, 3}));
+    CHECK_EQ(after.seq(), std::uint64_t(5));
 }
 
 static void test_corruption_and_salvage()
@@ -981,6 +1010,177 @@ static void test_incompatible()
     CHECK_EQ(file_size(d.log()), std::uintmax_t(128)); // left untouched
 }
 
+static std::string gen_log(const TempDir &d, int generation)
+{
+    return d.path() + "/wal-000000000000000" + std::to_string(generation) + ".log";
+}
+
+// Polls `stats` every millisecond, for at most 30 s, until `done` holds.
+static walstore::Stats wait_stats(const Store &s, const std::function<bool(const walstore::Stats &)> &done)
+{
+    walstore::Stats st = s.stats();
+    for (int i = 0; i < 30000 && !done(st); i++) {
+        usleep(1000);
+        st = s.stats();
+    }
+    return st;
+}
+
+static void test_compaction()
+{
+    TempDir d;
+    {
+        Store s(d.path());
+        CHECK_EQ(s.generation(), std::uint64_t(1));
+        // Ids 1..10 written twice (100 bytes: 132 on disk each), 9 and 10
+        // erased (32 each): seq 1..22.
+        for (int version = 1; version <= 2; version++) {
+            for (std::uint64_t id = 1; id <= 10; id++) {
+                s.store(id, Bytes(100, static_cast<std::uint8_t>(id * 10 + version)));
+            }
+        }
+        s.erase(9);
+        s.erase(10);
+        CHECK_EQ(s.stats().log_bytes, std::uint64_t(64 + 20 * 132 + 2 * 32));
+        CHECK_EQ(s.stats().dead_bytes, std::uint64_t(12 * 132 + 2 * 32));
+
+        walstore::Cursor before = s.cursor(); // reads its point in time after the compaction
+        CHECK_EQ(before.seq(), std::uint64_t(22));
+        s.compact();
+        walstore::Stats st = s.stats();
+        CHECK_EQ(st.generation, std::uint64_t(2));
+        CHECK_EQ(s.generation(), std::uint64_t(2));
+        CHECK_EQ(st.log_bytes, std::uint64_t(64 + 8 * 132));
+        CHECK_EQ(st.dead_bytes, std::uint64_t(0));
+        CHECK_EQ(st.live_ids, std::uint64_t(8));
+        CHECK_EQ(st.auto_compactions, std::uint64_t(0)); // asked for, not automatic
+        CHECK(!fs::exists(d.log()));
+        CHECK_EQ(file_size(gen_log(d, 2)), std::uintmax_t(64 + 8 * 132));
+        for (std::uint64_t id = 1; id <= 8; id++) {
+            CHECK_EQ(s.retrieve(id), Bytes(100, static_cast<std::uint8_t>(id * 10 + 2)));
+        }
+        EXPECT_ERROR(s.retrieve(9), Status::not_found, "wal_retrieve");
+        walstore::Cursor::Item item;
+        std::uint64_t n = 0;
+        while (before.next(item)) {
+            n++;
+            CHECK_EQ(item.bytes(), Bytes(100, static_cast<std::uint8_t>(item.id * 10 + 2)));
+        }
+        CHECK_EQ(n, std::uint64_t(8));
+        walstore::Cursor after = s.cursor();
+        CHECK_EQ(after.seq(), std::uint64_t(22)); // numbering is kept
+        s.store(11, std::string_view("eleven"));
+        CHECK_EQ(s.cursor().seq(), std::uint64_t(23));
+        CHECK_EQ(s.log_position(), std::uint64_t(64 + 8 * 132 + 32 + 6));
+    }
+    {
+        Store s(d.path());
+        CHECK_EQ(s.generation(), std::uint64_t(2));
+        CHECK_EQ(s.records_replayed(), std::uint64_t(9));
+        CHECK_EQ(s.retrieve_string(11), std::string("eleven"));
+        CHECK_EQ(s.retrieve(8), Bytes(100, 82));
+        s.compact();
+        CHECK_EQ(s.generation(), std::uint64_t(3));
+        CHECK_EQ(s.stats().log_bytes, std::uint64_t(64 + 8 * 132 + 38)); // nothing was dead
+    }
+    {
+        Options ro;
+        ro.read_only(true);
+        Store s(d.path(), ro);
+        try {
+            s.compact();
+            CHECK(false);
+        } catch (const Error &e) {
+            CHECK_EQ(e.status(), Status::invalid_argument);
+            CHECK_EQ(e.message(), "wal_compact: invalid argument: compact refused: the store in " + d.path() +
+                                      " was opened read-only");
+        }
+        CHECK_EQ(s.generation(), std::uint64_t(3));
+        CHECK(!s.last_auto_compaction_error().has_value());
+        CHECK(!s.last_auto_snapshot_error().has_value());
+    }
+}
+
+static void test_auto_compaction()
+{
+    // On: 0.5 past 256 KiB. The ratio is looked at once per MiB of log
+    // growth; six rounds of 200 KB, 83% dead, start one compaction.
+    TempDir d;
+    Options o;
+    o.durability(Durability::flush).auto_compact(0.5, 256 << 10);
+    auto rounds = [](Store &s, int n) {
+        for (int version = 1; version <= n; version++) {
+            for (std::uint64_t id = 0; id < 200; id++) {
+                s.store(id, Bytes(1000, static_cast<std::uint8_t>(id + version)));
+            }
+        }
+    };
+    {
+        Store s(d.path(), o);
+        rounds(s, 6);
+        walstore::Stats st = wait_stats(s, [](const walstore::Stats &x) { return x.auto_compactions >= 1; });
+        CHECK(st.auto_compactions >= 1);
+        CHECK_EQ(st.generation, 1 + st.auto_compactions);
+        CHECK_EQ(st.auto_compaction_failures, std::uint64_t(0));
+        CHECK(!st.last_auto_compaction_error.has_value());
+        CHECK(st.log_bytes < (std::uint64_t(1) << 20));
+        for (std::uint64_t id = 0; id < 200; id++) {
+            CHECK_EQ(s.retrieve(id), Bytes(1000, static_cast<std::uint8_t>(id + 6)));
+        }
+    }
+    // Failures: a directory where the compaction's temporary log goes
+    // makes it fail (unlinking a directory gives EISDIR, even for root).
+    TempDir d2;
+    const std::string blocker = d2.path() + "/wal-0000000000000002.log.tmp";
+    const std::string cause =
+        "remove " + blocker + ": " + std::strerror(EISDIR) + " (os error " + std::to_string(EISDIR) + ")";
+    {
+        Store s(d2.path(), o.snapshot_threshold(0));
+        fs::create_directory(blocker);
+        s.store(0, std::string_view("zero"));
+        try {
+            s.compact();
+            CHECK(false);
+        } catch (const Error &e) {
+            CHECK_EQ(e.status(), Status::io);
+            CHECK_EQ(e.message(), "wal_compact: " + cause);
+        }
+        CHECK(!s.last_auto_compaction_error().has_value()); // a manual one is not counted
+        rounds(s, 6);
+        walstore::Stats st = wait_stats(s, [](const walstore::Stats &x) { return x.auto_compaction_failures >= 1; });
+        CHECK(st.auto_compaction_failures >= 1);
+        CHECK_EQ(st.auto_compactions, std::uint64_t(0));
+        CHECK_EQ(st.generation, std::uint64_t(1));
+        CHECK_EQ(st.last_auto_compaction_error, std::optional<std::string>(cause));
+        CHECK_EQ(s.last_auto_compaction_error(), std::optional<std::string>(cause));
+        CHECK(!st.last_auto_snapshot_error.has_value());
+        fs::remove(blocker);
+        s.compact();
+        CHECK_EQ(s.generation(), std::uint64_t(2));
+        CHECK_EQ(s.stats().log_bytes, std::uint64_t(64 + 200 * 1032));
+        CHECK_EQ(s.last_auto_compaction_error(), std::optional<std::string>(cause)); // the last failure stays
+    }
+    // An automatic snapshot: threshold 100, so a 68-byte store (ending at
+    // 0xa4) starts one, for that position.
+    TempDir d3;
+    const std::string snap_blocker = d3.path() + "/snapshot-0000000000000001-00000000000000a4.snap.tmp";
+    const std::string snap_cause =
+        "remove " + snap_blocker + ": " + std::strerror(EISDIR) + " (os error " + std::to_string(EISDIR) + ")";
+    {
+        Options so;
+        so.snapshot_threshold(100);
+        Store s(d3.path(), so);
+        fs::create_directory(snap_blocker);
+        s.store(1, Bytes(68, 1));
+        walstore::Stats st = wait_stats(s, [](const walstore::Stats &x) { return x.auto_snapshot_failures >= 1; });
+        CHECK_EQ(st.auto_snapshot_failures, std::uint64_t(1));
+        CHECK_EQ(st.last_auto_snapshot_error, std::optional<std::string>(snap_cause));
+        CHECK_EQ(s.last_auto_snapshot_error(), std::optional<std::string>(snap_cause));
+        CHECK(!st.last_auto_compaction_error.has_value());
+        fs::remove(snap_blocker);
+    }
+}
+
 int main()
 {
     const std::pair<const char *, std::function<void()>> tests[] = {
@@ -999,6 +1199,8 @@ int main()
         {"torn tail", test_torn_tail},
         {"reinitialised", test_reinitialised},
         {"incompatible", test_incompatible},
+        {"compaction", test_compaction},
+        {"automatic compaction", test_auto_compaction},
     };
     for (const auto &t : tests) {
         int before = g_failures;

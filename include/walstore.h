@@ -53,9 +53,9 @@
 #include <stdint.h>
 
 #define WAL_VERSION_MAJOR 0
-#define WAL_VERSION_MINOR 1
+#define WAL_VERSION_MINOR 2
 #define WAL_VERSION_PATCH 0
-#define WAL_VERSION_STRING "0.1.0"
+#define WAL_VERSION_STRING "0.2.0"
 
 
 /*

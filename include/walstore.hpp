@@ -195,6 +195,16 @@ public:
         detail::check("wal_options_set_write_buffer", wal_options_set_write_buffer(opts_, bytes));
         return *this;
     }
+    // Automatic compaction: a write that leaves the log at least
+    // `min_log_bytes` long with at least `dead_ratio` of its record bytes
+    // dead starts one in the background (defaults 0.5 and 64 MiB). A ratio
+    // of 0 turns it off; a ratio outside [0, 1), or NaN, throws
+    // Status::invalid_argument.
+    Options &auto_compact(double dead_ratio, std::uint64_t min_log_bytes)
+    {
+        detail::check("wal_options_set_auto_compact", wal_options_set_auto_compact(opts_, dead_ratio, min_log_bytes));
+        return *this;
+    }
 
     // The C object (NULL when empty); it stays owned by this Options.
     const wal_options *get() const noexcept { return opts_; }
@@ -300,15 +310,22 @@ struct TornTail {
     std::string path;     // the side file holding it ("" for a read-only open)
 };
 
-// Space accounting (Store::stats()).
+// Space accounting and background work (Store::stats()).
 struct Stats {
-    std::uint64_t live_ids;
-    std::uint64_t live_bytes;
-    std::uint64_t log_bytes;
-    std::uint64_t dead_bytes;
-    double dead_ratio;
-    std::uint64_t auto_snapshots;         // completed since the open
-    std::uint64_t auto_snapshot_failures; // failed since the open
+    std::uint64_t live_ids = 0;
+    std::uint64_t live_bytes = 0;
+    std::uint64_t log_bytes = 0;
+    std::uint64_t dead_bytes = 0;
+    double dead_ratio = 0.0;
+    std::uint64_t auto_snapshots = 0;           // completed since the open
+    std::uint64_t auto_snapshot_failures = 0;   // failed since the open
+    std::uint64_t generation = 0;               // the log generation: 1, then one more per compaction
+    std::uint64_t auto_compactions = 0;         // completed since the open
+    std::uint64_t auto_compaction_failures = 0; // failed since the open
+    // The messages of the last failed automatic snapshot and compaction
+    // since the open, if any failed.
+    std::optional<std::string> last_auto_snapshot_error;
+    std::optional<std::string> last_auto_compaction_error;
 };
 
 // A point-in-time cursor over a store's live entries, in id order
@@ -357,6 +374,16 @@ public:
             item.size = len;
         }
         return has;
+    }
+
+    // The sequence number of the last write the cursor's entries reflect (0
+    // for none): a replica that copies them follows the store with a change
+    // cursor from seq() + 1.
+    std::uint64_t seq() const
+    {
+        std::uint64_t out = 0;
+        detail::check("wal_iter_seq", wal_iter_seq(it_, &out));
+        return out;
     }
 
     wal_iter_t *get() const noexcept { return it_; }
@@ -507,6 +534,16 @@ public:
     // Writes a snapshot of the index, so the next open replays less.
     void snapshot() { detail::check("wal_snapshot", wal_snapshot(w_)); }
 
+    // Rewrites the live records into a new log generation and switches to
+    // it, reclaiming the space of overwritten and deleted payloads; readers
+    // and writers go on meanwhile. Change cursors can then start only above
+    // the last sequence number written before it. Throws
+    // Status::invalid_argument (a read-only store), corruption, io,
+    // no_space, poisoned.
+    void compact() { detail::check("wal_compact", wal_compact(w_)); }
+    // The log generation: 1 for a new store, one more after each compaction.
+    std::uint64_t generation() const { return get_u64("wal_stat_generation", wal_stat_generation); }
+
     // The log position of the newest snapshot (64 when there is none).
     std::uint64_t snapshot_position() const { return get_u64("wal_snapshot_position", wal_snapshot_position); }
     // Whether the log grew by the snapshot threshold since the last snapshot.
@@ -555,7 +592,7 @@ public:
 
     Stats stats() const
     {
-        Stats st{0, 0, 0, 0, 0.0, 0, 0};
+        Stats st;
         detail::check("wal_stat_live_ids", wal_stat_live_ids(w_, &st.live_ids));
         detail::check("wal_stat_live_bytes", wal_stat_live_bytes(w_, &st.live_bytes));
         detail::check("wal_stat_log_bytes", wal_stat_log_bytes(w_, &st.log_bytes));
@@ -563,7 +600,26 @@ public:
         detail::check("wal_stat_dead_ratio", wal_stat_dead_ratio(w_, &st.dead_ratio));
         detail::check("wal_stat_auto_snapshots", wal_stat_auto_snapshots(w_, &st.auto_snapshots));
         detail::check("wal_stat_auto_snapshot_failures", wal_stat_auto_snapshot_failures(w_, &st.auto_snapshot_failures));
+        detail::check("wal_stat_generation", wal_stat_generation(w_, &st.generation));
+        detail::check("wal_stat_auto_compactions", wal_stat_auto_compactions(w_, &st.auto_compactions));
+        detail::check("wal_stat_auto_compaction_failures",
+                      wal_stat_auto_compaction_failures(w_, &st.auto_compaction_failures));
+        st.last_auto_snapshot_error = last_auto_snapshot_error();
+        st.last_auto_compaction_error = last_auto_compaction_error();
         return st;
+    }
+
+    // The message of the last failed automatic snapshot since the open, or
+    // nothing when none failed.
+    std::optional<std::string> last_auto_snapshot_error() const
+    {
+        return get_message("wal_stat_last_auto_snapshot_error", wal_stat_last_auto_snapshot_error);
+    }
+    // The message of the last failed automatic compaction since the open,
+    // or nothing when none failed.
+    std::optional<std::string> last_auto_compaction_error() const
+    {
+        return get_message("wal_stat_last_auto_compaction_error", wal_stat_last_auto_compaction_error);
     }
 
     // How long the open took, in microseconds.
@@ -591,6 +647,28 @@ private:
         std::uint64_t out = 0;
         detail::check(call, fn(w_, &out));
         return out;
+    }
+
+    std::optional<std::string> get_message(const char *call,
+                                           wal_status (*fn)(const wal_t *, std::uint8_t *, std::size_t,
+                                                            std::size_t *)) const
+    {
+        std::string buf;
+        for (;;) {
+            std::size_t len = 0;
+            wal_status s = fn(w_, reinterpret_cast<std::uint8_t *>(buf.data()), buf.size(), &len);
+            if (s == WAL_NOT_FOUND) {
+                return std::nullopt;
+            }
+            if (s == WAL_OK) {
+                buf.resize(len);
+                return buf;
+            }
+            if (s != WAL_BUFFER_TOO_SMALL) {
+                detail::raise(call, s);
+            }
+            buf.resize(len + 1); // room for the NUL; a newer failure may replace it meanwhile: loop
+        }
     }
 
     wal_t *w_ = nullptr;

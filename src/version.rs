@@ -2,9 +2,9 @@
 //! cbindgen.toml; tests keep both equal to Cargo.toml's version.
 
 pub const VERSION_MAJOR: u32 = 0;
-pub const VERSION_MINOR: u32 = 1;
+pub const VERSION_MINOR: u32 = 2;
 pub const VERSION_PATCH: u32 = 0;
-pub const VERSION_STRING: &str = "0.1.0";
+pub const VERSION_STRING: &str = "0.2.0";
 
 #[cfg(test)]
 mod tests {

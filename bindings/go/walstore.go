@@ -52,6 +52,9 @@ typedef struct {
 	bool set_write_buffer;
 	size_t write_buffer;
 	bool no_auto_snapshot;
+	bool set_auto_compact;
+	double compact_ratio;
+	uint64_t compact_min_log_bytes;
 } wgo_options;
 
 typedef struct {
@@ -77,6 +80,8 @@ static wal_status wgo_set_options(wal_options *opts, const wgo_options *o, char 
 	if (o->set_write_buffer)
 		WGO_CHECK(wal_options_set_write_buffer(opts, o->write_buffer));
 	WGO_CHECK(wal_options_set_auto_snapshot(opts, !o->no_auto_snapshot));
+	if (o->set_auto_compact)
+		WGO_CHECK(wal_options_set_auto_compact(opts, o->compact_ratio, o->compact_min_log_bytes));
 	return WAL_OK;
 }
 
@@ -204,6 +209,99 @@ static wal_status wgo_snapshot_position(const wal_t *w, uint64_t *out, char **er
 	WGO_CHECK(wal_snapshot_position(w, out));
 	return WAL_OK;
 }
+
+static wal_status wgo_compact(wal_t *w, char **err) {
+	WGO_CHECK(wal_compact(w));
+	return WAL_OK;
+}
+
+typedef struct {
+	uint64_t live_ids;
+	uint64_t live_bytes;
+	uint64_t log_bytes;
+	uint64_t dead_bytes;
+	double dead_ratio;
+	uint64_t auto_snapshots;
+	uint64_t auto_snapshot_failures;
+	uint64_t generation;
+	uint64_t auto_compactions;
+	uint64_t auto_compaction_failures;
+	char *last_auto_snapshot_error;   // malloc'd copy, or NULL when none failed
+	char *last_auto_compaction_error; // the same
+} wgo_stats;
+
+typedef wal_status (*wgo_message_fn)(const wal_t *, uint8_t *, size_t, size_t *);
+
+// Sets *out to a malloc'd copy of a message getter's message, or NULL when
+// it has none. A newer message may replace a longer one between the size
+// query and the copy: then it asks again.
+static wal_status wgo_message(const wal_t *w, wgo_message_fn fn, char **out, char **err) {
+	char *buf = NULL;
+	size_t cap = 0;
+	*out = NULL;
+	for (;;) {
+		size_t len = 0;
+		wal_status s = fn(w, (uint8_t *)buf, cap, &len);
+		if (s == WAL_OK) {
+			*out = buf;
+			return WAL_OK;
+		}
+		free(buf);
+		buf = NULL;
+		if (s == WAL_NOT_FOUND)
+			return WAL_OK;
+		if (s != WAL_BUFFER_TOO_SMALL)
+			return wgo_fail(s, err);
+		cap = len + 1;
+		buf = malloc(cap);
+		if (buf == NULL) {
+			*err = NULL;
+			return WAL_PANIC;
+		}
+	}
+}
+
+static wal_status wgo_stats_read(const wal_t *w, wgo_stats *st, char **err) {
+	WGO_CHECK(wal_stat_live_ids(w, &st->live_ids));
+	WGO_CHECK(wal_stat_live_bytes(w, &st->live_bytes));
+	WGO_CHECK(wal_stat_log_bytes(w, &st->log_bytes));
+	WGO_CHECK(wal_stat_dead_bytes(w, &st->dead_bytes));
+	WGO_CHECK(wal_stat_dead_ratio(w, &st->dead_ratio));
+	WGO_CHECK(wal_stat_auto_snapshots(w, &st->auto_snapshots));
+	WGO_CHECK(wal_stat_auto_snapshot_failures(w, &st->auto_snapshot_failures));
+	WGO_CHECK(wal_stat_generation(w, &st->generation));
+	WGO_CHECK(wal_stat_auto_compactions(w, &st->auto_compactions));
+	WGO_CHECK(wal_stat_auto_compaction_failures(w, &st->auto_compaction_failures));
+	wal_status s = wgo_message(w, wal_stat_last_auto_snapshot_error, &st->last_auto_snapshot_error, err);
+	if (s != WAL_OK)
+		return s;
+	s = wgo_message(w, wal_stat_last_auto_compaction_error, &st->last_auto_compaction_error, err);
+	if (s != WAL_OK) {
+		free(st->last_auto_snapshot_error);
+		st->last_auto_snapshot_error = NULL;
+	}
+	return s;
+}
+
+// Opens a cursor and reads its sequence number in one call.
+static wal_status wgo_iter_open(wal_t *w, wal_iter_t **out, uint64_t *seq, char **err) {
+	wal_iter_t *it = NULL;
+	WGO_CHECK(wal_iter_open(w, &it));
+	wal_status s = wal_iter_seq(it, seq);
+	if (s != WAL_OK) {
+		wgo_fail(s, err);
+		wal_iter_free(it);
+		return s;
+	}
+	*out = it;
+	return WAL_OK;
+}
+
+static wal_status wgo_iter_next(wal_iter_t *it, bool *has, uint64_t *id, const uint8_t **data, size_t *len,
+                                char **err) {
+	WGO_CHECK(wal_iter_next(it, has, id, data, len));
+	return WAL_OK;
+}
 */
 import "C"
 
@@ -321,6 +419,22 @@ type Options struct {
 	// WriteBuffer is the size of the buffer DurabilityNone uses, from 1 byte
 	// to 1 GiB; 0 means the default (256 KiB).
 	WriteBuffer int
+	// AutoCompact says when a compaction starts by itself, in the
+	// background. nil keeps the defaults: a dead-byte ratio of 0.5 once the
+	// log is 64 MiB long.
+	AutoCompact *AutoCompact
+}
+
+// AutoCompact is Options.AutoCompact: a write that leaves the log at least
+// MinLogBytes long, with at least DeadRatio of its record bytes dead
+// (overwritten payloads, deleted ids, tombstones), starts a compaction in
+// the background. A DeadRatio of 0 turns automatic compaction off; one
+// outside [0, 1), or NaN, makes Open fail with ErrInvalidArgument. A failed
+// automatic compaction never fails the write that started it: see
+// Stats.AutoCompactionFailures and Stats.LastAutoCompactionError.
+type AutoCompact struct {
+	DeadRatio   float64
+	MinLogBytes uint64
 }
 
 // TornTail describes the torn tail an open found.
@@ -412,11 +526,36 @@ func (b *WriteBatch) Reset() {
 	b.data = b.data[:0]
 }
 
+// Stats are figures about a store (Store.Stats).
+type Stats struct {
+	LiveIDs   uint64  // the ids in the store, damaged ones included
+	LiveBytes uint64  // the sum of their payload lengths
+	LogBytes  uint64  // the log's length: the log position
+	DeadBytes uint64  // record bytes that no longer serve a live id, with their headers
+	DeadRatio float64 // DeadBytes over all record bytes, from 0 to 1 (0 for an empty log)
+	// Automatic snapshots completed and failed since the open.
+	AutoSnapshots        uint64
+	AutoSnapshotFailures uint64
+	// Generation is the log generation: 1 for a new store, one more after
+	// each compaction.
+	Generation uint64
+	// Automatic compactions completed and failed since the open.
+	AutoCompactions        uint64
+	AutoCompactionFailures uint64
+	// The messages of the last failed automatic snapshot and compaction
+	// since the open; "" when none failed.
+	LastAutoSnapshotError   string
+	LastAutoCompactionError string
+}
+
 // Store is an open store. Its methods are safe for concurrent use.
 type Store struct {
 	mu     sync.RWMutex // held shared by every call, exclusively by Close
 	h      *C.wal_t     // nil once closed
 	report OpenReport
+
+	itersMu sync.Mutex         // guards iters
+	iters   map[*Iter]struct{} // open cursors, freed by Close
 }
 
 // ErrClosed is returned by every method of a Store after Close.
@@ -500,6 +639,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 			copts.set_write_buffer = true
 			copts.write_buffer = C.size_t(opts.WriteBuffer)
 		}
+		if ac := opts.AutoCompact; ac != nil {
+			copts.set_auto_compact = true
+			copts.compact_ratio = C.double(ac.DeadRatio)
+			copts.compact_min_log_bytes = C.uint64_t(ac.MinLogBytes)
+		}
 	}
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))
@@ -547,8 +691,9 @@ func (s *Store) acquire() (*C.wal_t, error) {
 
 // Close syncs the store, releases its lock and frees the handle. The handle
 // is freed even when the final sync fails; that failure is returned. Close
-// waits for calls in flight on other goroutines. Calling it again returns
-// nil; every other method then returns ErrClosed.
+// waits for calls in flight on other goroutines and frees the store's open
+// iterators first. Calling it again returns nil; every other method, and
+// Next on its iterators, then returns ErrClosed.
 func (s *Store) Close() error {
 	if s == nil {
 		return nil
@@ -558,6 +703,14 @@ func (s *Store) Close() error {
 	if s.h == nil {
 		return nil
 	}
+	// No method of an iterator runs now: each holds s.mu shared.
+	s.itersMu.Lock()
+	for it := range s.iters {
+		C.wal_iter_free(it.it)
+		it.it = nil
+	}
+	s.iters = nil
+	s.itersMu.Unlock()
 	h := s.h
 	s.h = nil
 	var msg *C.char
@@ -885,4 +1038,167 @@ func (s *Store) OpenReport() OpenReport {
 		r.TornTail = &t
 	}
 	return r
+}
+
+// Compact rewrites the live records into a new log generation and switches
+// to it with one rename, reclaiming the space of overwritten and deleted
+// payloads. Reads and writes on other goroutines go on meanwhile. A crash
+// at any point leaves the old generation or the new one, whole. A
+// read-only store gives ErrInvalidArgument; a live record that fails its
+// check gives ErrCorruption and changes nothing.
+func (s *Store) Compact() error {
+	h, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var msg *C.char
+	if st := C.wgo_compact(h, &msg); st != C.WAL_OK {
+		return newError("Compact", st, msg)
+	}
+	return nil
+}
+
+// Stats returns figures about the store, read in one call.
+func (s *Store) Stats() (Stats, error) {
+	h, err := s.acquire()
+	if err != nil {
+		return Stats{}, err
+	}
+	defer s.mu.RUnlock()
+	var (
+		c   C.wgo_stats
+		msg *C.char
+	)
+	if st := C.wgo_stats_read(h, &c, &msg); st != C.WAL_OK {
+		return Stats{}, newError("Stats", st, msg)
+	}
+	out := Stats{
+		LiveIDs:                uint64(c.live_ids),
+		LiveBytes:              uint64(c.live_bytes),
+		LogBytes:               uint64(c.log_bytes),
+		DeadBytes:              uint64(c.dead_bytes),
+		DeadRatio:              float64(c.dead_ratio),
+		AutoSnapshots:          uint64(c.auto_snapshots),
+		AutoSnapshotFailures:   uint64(c.auto_snapshot_failures),
+		Generation:             uint64(c.generation),
+		AutoCompactions:        uint64(c.auto_compactions),
+		AutoCompactionFailures: uint64(c.auto_compaction_failures),
+	}
+	if c.last_auto_snapshot_error != nil {
+		out.LastAutoSnapshotError = C.GoString(c.last_auto_snapshot_error)
+		C.free(unsafe.Pointer(c.last_auto_snapshot_error))
+	}
+	if c.last_auto_compaction_error != nil {
+		out.LastAutoCompactionError = C.GoString(c.last_auto_compaction_error)
+		C.free(unsafe.Pointer(c.last_auto_compaction_error))
+	}
+	return out, nil
+}
+
+// Iter is a cursor over a store's live entries as they were when
+// Store.Iter opened it, in id order: later writes do not show in it, and a
+// compaction does not disturb it. It is for one goroutine at a time.
+// Close it when done; Store.Close frees the iterators still open.
+type Iter struct {
+	s   *Store
+	mu  sync.Mutex    // guards it
+	it  *C.wal_iter_t // nil once closed
+	seq uint64
+}
+
+// Iter opens a cursor over the live entries as they are now.
+func (s *Store) Iter() (*Iter, error) {
+	h, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	var (
+		it  *C.wal_iter_t
+		seq C.uint64_t
+		msg *C.char
+	)
+	if st := C.wgo_iter_open(h, &it, &seq, &msg); st != C.WAL_OK {
+		return nil, newError("Iter", st, msg)
+	}
+	i := &Iter{s: s, it: it, seq: uint64(seq)}
+	s.itersMu.Lock()
+	if s.iters == nil {
+		s.iters = make(map[*Iter]struct{})
+	}
+	s.iters[i] = struct{}{}
+	s.itersMu.Unlock()
+	return i, nil
+}
+
+// Seq returns the sequence number of the last write the iterator's entries
+// reflect (0 for none). A replica that copies the entries follows the store
+// from the next sequence number, Seq() + 1.
+func (i *Iter) Seq() uint64 {
+	if i == nil {
+		return 0
+	}
+	return i.seq
+}
+
+// Next returns the next entry, with a copy of its payload (a non-nil,
+// empty slice for a zero-length one); ok is false at the end. Each payload
+// is CRC-checked as it is read: a damaged one gives ErrCorruption, and the
+// next call moves on past it. After Close of the iterator or of its store,
+// Next returns ErrClosed.
+func (i *Iter) Next() (e Entry, ok bool, err error) {
+	if i == nil {
+		return Entry{}, false, ErrClosed
+	}
+	if _, err := i.s.acquire(); err != nil {
+		return Entry{}, false, err
+	}
+	defer i.s.mu.RUnlock()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.it == nil {
+		return Entry{}, false, ErrClosed
+	}
+	var (
+		has  C.bool
+		id   C.uint64_t
+		data *C.uint8_t
+		n    C.size_t
+		msg  *C.char
+	)
+	if st := C.wgo_iter_next(i.it, &has, &id, &data, &n, &msg); st != C.WAL_OK {
+		return Entry{}, false, newError("Iter.Next", st, msg)
+	}
+	if !has {
+		return Entry{}, false, nil
+	}
+	out := make([]byte, int(n))
+	if n > 0 {
+		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n)))
+	}
+	return Entry{ID: uint64(id), Data: out}, true, nil
+}
+
+// Close frees the iterator. Calling it again, or after Store.Close, returns
+// nil.
+func (i *Iter) Close() error {
+	if i == nil {
+		return nil
+	}
+	if _, err := i.s.acquire(); err != nil {
+		return nil // the store's Close freed it
+	}
+	defer i.s.mu.RUnlock()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.it == nil {
+		return nil
+	}
+	C.wal_iter_free(i.it)
+	i.it = nil
+	i.s.itersMu.Lock()
+	delete(i.s.iters, i)
+	i.s.itersMu.Unlock()
+	return nil
 }

@@ -85,7 +85,7 @@ fn version() {
         walstore_anywhere(&["--version"]),
         Run {
             code: 0,
-            stdout: b"walstore 0.1.0\n".to_vec(),
+            stdout: b"walstore 0.2.0\n".to_vec(),
             stderr: String::new(),
         }
     );

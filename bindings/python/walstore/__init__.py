@@ -36,7 +36,7 @@ from ._errors import (
 )
 from ._store import Cursor, Durability, OpenReport, Recovery, Stats, Store, TornTail, WriteBatch, WriteOp
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Show the public classes as walstore.X (not walstore._errors.X) in tracebacks.
 for _cls in (

@@ -148,7 +148,7 @@ _SIGNATURES = {
     "wal_write_batch_seq": (_c_int, [_p, ctypes.POINTER(wal_write_op), _size, _pu64]),
     "wal_delete_range": (_c_int, [_p, _u64, _u64]),
     "wal_delete_range_seq": (_c_int, [_p, _u64, _u64, _pu64]),
-    # Compaction (declared, not yet used by Store).
+    # Compaction.
     "wal_compact": (_c_int, [_p]),
     "wal_stat_generation": (_c_int, [_p, _pu64]),
     "wal_stat_auto_compactions": (_c_int, [_p, _pu64]),
@@ -178,14 +178,6 @@ OPTIONAL = frozenset(
         "wal_write_batch_seq",
         "wal_delete_range",
         "wal_delete_range_seq",
-        "wal_compact",
-        "wal_stat_generation",
-        "wal_stat_auto_compactions",
-        "wal_stat_auto_compaction_failures",
-        "wal_stat_last_auto_snapshot_error",
-        "wal_stat_last_auto_compaction_error",
-        "wal_iter_seq",
-        "wal_options_set_auto_compact",
     }
 )
 

@@ -86,6 +86,11 @@ class Stats:
     dead_ratio: float  #: dead bytes over all record bytes, in [0, 1] (0 for an empty log)
     auto_snapshots: Optional[int] = None  #: automatic snapshots completed since the open (None: the library has no automatic snapshots)
     auto_snapshot_failures: Optional[int] = None  #: automatic snapshots that failed since the open (None: as above)
+    generation: int = 1  #: the log generation: 1 for a new store, one more after each compaction
+    auto_compactions: int = 0  #: automatic compactions completed since the open
+    auto_compaction_failures: int = 0  #: automatic compactions that failed since the open
+    last_auto_snapshot_error: Optional[str] = None  #: the message of the last failed automatic snapshot since the open; None if none failed
+    last_auto_compaction_error: Optional[str] = None  #: the message of the last failed automatic compaction since the open; None if none failed
 
 
 def _invalid(message):
@@ -249,6 +254,12 @@ class Store:
     ``auto_snapshot`` (library default: on) makes the write that crosses
     ``snapshot_threshold`` start a snapshot in the background; off, the
     caller checks ``should_snapshot()`` and calls ``snapshot()`` itself.
+    ``auto_compact=(dead_ratio, min_log_bytes)`` (library default: (0.5,
+    64 MiB)) makes a write that leaves the log at least ``min_log_bytes``
+    long with at least ``dead_ratio`` of its record bytes dead start a
+    compaction in the background; ``auto_compact=False`` (or a ratio of 0)
+    turns that off, and a ratio outside [0, 1) or NaN raises
+    ``InvalidArgumentError``.
 
     A Store may be used from many threads at once. It is a context manager
     that closes it on exit. ``close()`` is idempotent; any other call after
@@ -274,6 +285,7 @@ class Store:
         snapshot_threshold: Optional[int] = None,
         write_buffer: Optional[int] = None,
         auto_snapshot: Optional[bool] = None,
+        auto_compact: Union[Tuple[float, int], bool, None] = None,
     ):
         self._h = None  # first, so that __del__ works whatever fails below
         self._cond = threading.Condition(threading.Lock())
@@ -310,6 +322,19 @@ class Store:
                     "(no wal_options_set_auto_snapshot)"
                 )
             # auto_snapshot=False with such a library: it never snapshots by itself
+        if auto_compact is not None:
+            if auto_compact is False:
+                ratio, min_log_bytes = 0.0, 0
+            elif isinstance(auto_compact, tuple) and len(auto_compact) == 2:
+                ratio, min_log_bytes = auto_compact
+            else:
+                raise TypeError(
+                    f"auto_compact must be a (dead_ratio, min_log_bytes) tuple or False, not {auto_compact!r}"
+                )
+            if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
+                raise TypeError(f"auto_compact's dead_ratio must be a float, not {type(ratio).__name__}")
+            min_log_bytes = _u64("auto_compact's min_log_bytes", min_log_bytes)
+            setters.append((lambda o, v: lib.wal_options_set_auto_compact(o, *v), (float(ratio), min_log_bytes)))
 
         opts = lib.wal_options_new()
         if not opts:
@@ -496,6 +521,27 @@ class Store:
         finally:
             self._leave()
 
+    def compact(self) -> None:
+        """Rewrites the live records into a new log generation and switches
+        to it with one rename, reclaiming the space of overwritten and
+        deleted payloads (wal_compact). Reads and writes from other threads
+        go on meanwhile. A crash at any point leaves the old generation or
+        the new one, whole. Raises InvalidArgumentError on a read-only
+        store, CorruptionError if a live record fails its check (nothing
+        changes then), WalIOError or NoSpaceError (the store goes on with
+        its old log)."""
+        h = self._enter()
+        try:
+            check(lib.wal_compact(h))
+        finally:
+            self._leave()
+
+    @property
+    def generation(self) -> int:
+        """The log generation: 1 for a new store, one more after each
+        compaction."""
+        return self._get_u64(lib.wal_stat_generation)
+
     def snapshot(self) -> None:
         """Writes a snapshot of the index so the next open replays only the
         log written after it."""
@@ -609,6 +655,12 @@ class Store:
                     values.append(out.value)
                 else:
                     values.append(None)
+            for fn in (lib.wal_stat_generation, lib.wal_stat_auto_compactions, lib.wal_stat_auto_compaction_failures):
+                out = ctypes.c_uint64()
+                check(fn(h, ctypes.byref(out)))
+                values.append(out.value)
+            values.append(_message(h, lib.wal_stat_last_auto_snapshot_error))
+            values.append(_message(h, lib.wal_stat_last_auto_compaction_error))
         finally:
             self._leave()
         return Stats(*values)
@@ -624,6 +676,22 @@ class Store:
         """What recovery did at open. Read once at open, so it stays
         available after close()."""
         return self._report
+
+
+def _message(h, fn):
+    """A message getter's message (wal_stat_last_auto_*_error), or None
+    when there is none. A newer, longer message may replace it between the
+    size query and the copy: then it asks again."""
+    length = ctypes.c_size_t()
+    status = fn(h, None, 0, ctypes.byref(length))
+    while status == Status.BUFFER_TOO_SMALL:
+        buf = (ctypes.c_uint8 * (length.value + 1))()
+        status = fn(h, buf, len(buf), ctypes.byref(length))
+        if status == Status.OK:
+            return bytes(buf[: length.value]).decode("utf-8", "replace")
+    if status == Status.NOT_FOUND:
+        return None
+    raise error_for_status(status, last_error())
 
 
 def _read_report(h):
@@ -681,13 +749,24 @@ class Cursor:
         self._lock = threading.Lock()
         self._store = store  # keeps the store alive while the cursor is
         out = ctypes.c_void_p()
+        seq = ctypes.c_uint64()
         h = store._enter()
         try:
             check(lib.wal_iter_open(h, ctypes.byref(out)))
             self._it = out.value
             store._cursors.add(self)
+            check(lib.wal_iter_seq(self._it, ctypes.byref(seq)))
         finally:
             store._leave()
+        self._seq = seq.value
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the last write the cursor's entries
+        reflect (0 for none): a replica that copies them follows the store
+        from ``seq + 1``. Read when the cursor was opened, so it stays
+        available after close."""
+        return self._seq
 
     def __iter__(self):
         return self
