@@ -1,7 +1,8 @@
 //! `api_ops`: a sequence of API calls decoded from the input (store,
-//! store_batch, retrieve, retrieve_into, payload_len, delete, sync,
-//! snapshot, reopen with new options, a read-only look), checked call by
-//! call against a `BTreeMap` model:
+//! store_batch, write_batch mixing stores, deletes and range deletes,
+//! retrieve, retrieve_into, payload_len, delete, sync, snapshot, compact,
+//! reopen with new options, a read-only look), checked call by call against
+//! a `BTreeMap` model:
 //!
 //! - every read returns exactly the model's bytes, or `NotFound` for an id
 //!   the model lacks; a too-small buffer gives `BufferTooSmall` with the
@@ -13,6 +14,8 @@
 //!   take (32 per record header, batches framed by two more records);
 //! - `snapshot` returns the current position; `should_snapshot` follows the
 //!   threshold;
+//! - `compact` leaves one record per live id, in a new generation, and no
+//!   snapshot of the old one;
 //! - after a reopen (close, then open with options from the input) the
 //!   store equals the model, the position is where it was, nothing was torn
 //!   or damaged, and the newest snapshot is the one used.
@@ -23,7 +26,7 @@ use crate::observe::{observe, Observed};
 use crate::util::{list, Reader, TmpDir};
 use std::collections::BTreeSet;
 use std::path::Path;
-use walstore::{Durability, Error, ErrorKind, Options, RecoveryMode, Store};
+use walstore::{BatchOp, Durability, Error, ErrorKind, Options, RecoveryMode, Store};
 
 const HEADER: u64 = 32;
 
@@ -112,7 +115,7 @@ pub fn run(data: &[u8]) {
     while !r.is_empty() && steps < 200 {
         steps += 1;
         let before = st.log_position();
-        let op = r.u8() % 13;
+        let op = r.u8() % 15;
         if trace {
             eprintln!(
                 "step {steps}: op {op} at position {before}, snapshot {:?}",
@@ -241,6 +244,23 @@ pub fn run(data: &[u8]) {
                     None => assert_eq!(err_kind(&len), Some(ErrorKind::NotFound)),
                 }
             }
+            13 => {
+                let r0 = st.compact().expect("compact");
+                let live: u64 = run.model.values().map(|d| HEADER + d.len() as u64).sum();
+                assert_eq!(st.log_position(), 64 + live, "compacted log length");
+                assert_eq!((r0.bytes_before, r0.bytes_after), (before, 64 + live));
+                assert_eq!(r0.live_ids, run.model.len() as u64);
+                assert_eq!(st.snapshot_position(), 64);
+                run.snapshot = None;
+                let names = list(&dir);
+                let logs: Vec<&String> = names.iter().filter(|n| n.starts_with("wal-")).collect();
+                assert_eq!(logs.len(), 1, "logs after a compaction: {names:?}");
+                assert!(
+                    run.auto || !names.iter().any(|n| n.starts_with("snapshot-")),
+                    "a snapshot of the replaced generation is left: {names:?}"
+                );
+            }
+            14 => write_batch(&mut r, &st, &o, &mut run, before),
             _ if o.auto_snapshot() => {}
             _ => {
                 let t = o.snapshot_threshold();
@@ -252,11 +272,66 @@ pub fn run(data: &[u8]) {
                 );
             }
         }
-        assert!(st.log_position() >= before);
+        // Only a compaction moves the log position back.
+        assert!(op == 13 || st.log_position() >= before);
     }
     run.position = st.log_position();
     st.close().expect("close");
     let _ = reopen(&dir, &o, &mut run);
+}
+
+/// A batch of up to 6 stores, deletes and range deletes, applied to the
+/// model in order; refused whole when a payload is over the limit.
+fn write_batch(r: &mut Reader, st: &Store, o: &Options, run: &mut Run, before: u64) {
+    let k = usize::from(r.u8() % 7);
+    let mut owned: Vec<(u8, u64, u64, Vec<u8>)> = Vec::with_capacity(k);
+    for _ in 0..k {
+        match r.u8() % 3 {
+            0 => owned.push((0, id_of(r.u8()), 0, payload(r))),
+            1 => owned.push((1, id_of(r.u8()), 0, Vec::new())),
+            _ => {
+                let (a, b) = (id_of(r.u8()), id_of(r.u8()));
+                owned.push((2, a.min(b), a.max(b), Vec::new()));
+            }
+        }
+    }
+    let ops: Vec<BatchOp> = owned
+        .iter()
+        .map(|(kind, a, b, d)| match kind {
+            0 => BatchOp::Store { id: *a, data: d },
+            1 => BatchOp::Delete { id: *a },
+            _ => BatchOp::DeleteRange { lo: *a, hi: *b },
+        })
+        .collect();
+    for (_, a, b, _) in &owned {
+        run.ids.insert(*a);
+        run.ids.insert(*b);
+    }
+    let res = st.write_ops(&ops);
+    if owned.iter().any(|(_, _, _, d)| d.len() > o.max_payload()) {
+        assert_eq!(err_kind(&res), Some(ErrorKind::InvalidArgument));
+        assert_eq!(st.log_position(), before, "a refused batch wrote");
+        return;
+    }
+    res.expect("write_batch");
+    let mut bytes = if k > 1 { 2 * HEADER } else { 0 };
+    for (kind, a, b, d) in owned {
+        match kind {
+            0 => {
+                bytes += HEADER + d.len() as u64;
+                run.model.insert(a, d);
+            }
+            1 => {
+                bytes += HEADER;
+                run.model.remove(&a);
+            }
+            _ => {
+                bytes += HEADER + 8;
+                run.model.retain(|id, _| !(a..=b).contains(id));
+            }
+        }
+    }
+    assert_eq!(st.log_position(), before + bytes, "write_batch length");
 }
 
 fn check_read(st: &Store, model: &Model, id: u64) {
