@@ -480,6 +480,16 @@ mod tests {
     }
 
     #[test]
+    fn range_deletes_and_damaged_markers_are_counted_when_present() {
+        let mut v = clean(101);
+        v.log.range_deletes = 1;
+        v.log.damaged_markers = 2;
+        assert!(verify_report(&v).contains(
+            "records: 1 store, 2 deletes, 0 batches, 1 range delete, 2 damaged markers\n"
+        ));
+    }
+
+    #[test]
     fn a_rejected_snapshot_alone_is_damage() {
         let mut v = clean(101);
         v.snapshots = vec![

@@ -93,6 +93,18 @@ pub enum RecordHeaderError {
     Unsupported { ty: u8, flags: u8 },
 }
 
+impl std::fmt::Display for RecordHeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordHeaderError::BadCrc { expected, actual } => write!(
+                f,
+                "record header CRC mismatch: expected {expected:#010x}, actual {actual:#010x}"
+            ),
+            RecordHeaderError::Unsupported { ty, .. } => write!(f, "unknown record type {ty}"),
+        }
+    }
+}
+
 /// Appends one record (header and payload) to `out`.
 pub fn encode_record(
     out: &mut Vec<u8>,

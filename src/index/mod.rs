@@ -124,7 +124,6 @@ impl Index {
 
     /// The sum of the payload lengths of every entry, without copying the
     /// entries out as `entries` does.
-    #[allow(dead_code)] // for open's live byte count, instead of `entries`
     pub fn payload_bytes(&self) -> u64 {
         self.shards
             .iter()

@@ -6,7 +6,6 @@
 use crate::error::{Error, Result};
 use crate::format::record::RANGE_PAYLOAD_LEN;
 use crate::format::{encode_record, RecordType};
-use crate::index::{Entry, Index};
 use crate::log::{Appender, IndexOp};
 
 /// One operation of a batch, borrowing its payload.
@@ -179,25 +178,4 @@ pub(crate) fn encode_ops<'a>(
         );
     }
     index_ops
-}
-
-/// Removes every id in `lo..=hi` from `index`, passing each removed entry
-/// to `removed`. A narrow range is walked id by id; a wide one (more ids
-/// than the index holds) by a pass over the index.
-pub(crate) fn remove_range(index: &Index, lo: u64, hi: u64, mut removed: impl FnMut(Entry)) {
-    if hi - lo < index.len() as u64 {
-        for id in lo..=hi {
-            if let Some(e) = index.remove(id) {
-                removed(e);
-            }
-        }
-    } else {
-        for (id, _) in index.entries() {
-            if (lo..=hi).contains(&id) {
-                if let Some(e) = index.remove(id) {
-                    removed(e);
-                }
-            }
-        }
-    }
 }

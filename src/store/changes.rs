@@ -6,7 +6,7 @@ use super::logs::LogFile;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::format::record::decode_range_end;
-use crate::format::{decode_header, payload_crc, RecordHeaderError, RecordType};
+use crate::format::{decode_header, payload_crc, RecordType};
 use crate::format::{FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use crate::vfs::{StdVfs, Vfs, VfsFile};
 use std::sync::Arc;
@@ -145,15 +145,7 @@ fn change_header<F: VfsFile>(
     log.file
         .read_exact_at(head, pos)
         .map_err(|e| Error::io("read", &log.path, Some(pos), e))?;
-    decode_header(head, log.log_id).map_err(|e| {
-        let detail = match e {
-            RecordHeaderError::BadCrc { expected, actual } => format!(
-                "record header CRC mismatch: expected {expected:#010x}, actual {actual:#010x}"
-            ),
-            RecordHeaderError::Unsupported { ty, .. } => format!("unknown record type {ty}"),
-        };
-        Error::corruption(&log.path, pos, detail)
-    })
+    decode_header(head, log.log_id).map_err(|e| Error::corruption(&log.path, pos, e.to_string()))
 }
 
 fn change_at<F: VfsFile>(log: &LogFile<F>, pos: u64) -> Result<(Change, u64)> {

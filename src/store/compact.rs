@@ -358,11 +358,8 @@ impl<F: VfsFile> Rewriter<F> {
             old.file
                 .read_exact_at(&mut head, pos)
                 .map_err(|e| Error::io("read", &old.path, Some(pos), e))?;
-            let h = decode_header(&head, old.log_id).map_err(|e| {
-                damaged(format!(
-                    "record written during compaction fails its check: {e:?}"
-                ))
-            })?;
+            let h = decode_header(&head, old.log_id)
+                .map_err(|e| damaged(format!("a record written during compaction: {e}")))?;
             payload.resize(h.len as usize, 0);
             old.file
                 .read_exact_at(&mut payload, pos + RECORD_HEADER_LEN as u64)

@@ -1,7 +1,6 @@
 //! Opening a store: directory, lock, log file, replay, tail cut.
 
 use super::auto_compact::AutoCompactions;
-use super::batch::remove_range;
 use super::logs::{LogFile, LogSet};
 use super::map::LogMap;
 use super::{OpenReport, Options, Shared, Store, TornTail};
@@ -301,7 +300,7 @@ fn apply(index: &Index, generation: u64, op: ReplayOp) {
         ReplayOp::Delete { id } => {
             index.remove(id);
         }
-        ReplayOp::DeleteRange { lo, hi } => remove_range(index, lo, hi, drop),
+        ReplayOp::DeleteRange { lo, hi } => index.atomically(|t| t.remove_range(lo, hi, drop)),
         ReplayOp::Damaged { id, offset, len } => {
             index.insert(
                 id,

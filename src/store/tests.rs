@@ -273,6 +273,23 @@ fn every_writable_open_makes_the_log_name_durable() {
     assert_eq!(vfs.count(Op::SyncDir), 2, "a read-only open writes nothing");
 }
 
+/// An open that creates the log and then removes leftovers (here an
+/// unfinished compaction output) fsyncs the directory once more, so the
+/// removal is durable too.
+#[test]
+fn removals_by_an_open_that_created_the_log_are_made_durable() {
+    let t = dir();
+    std::fs::write(t.path().join("wal-0000000000000002.log.tmp"), b"partial").unwrap();
+    let vfs = FaultVfs::new();
+    Store::open_with_vfs(vfs.clone(), t.path(), &Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(!t.path().join("wal-0000000000000002.log.tmp").exists());
+    // One for the new log's name, one for the removal.
+    assert_eq!(vfs.count(Op::SyncDir), 2);
+}
+
 #[test]
 fn a_failed_read_leaves_zeros_not_unverified_bytes() {
     let t = dir();
