@@ -19,7 +19,7 @@ use std::thread;
 use walstore::vfs::FaultVfs;
 use walstore::{Durability, ErrorKind, Options, Store};
 mod common;
-use common::tmp;
+use common::{tmp, wait_for};
 
 const HDR: u64 = walstore::format::RECORD_HEADER_LEN as u64;
 
@@ -151,12 +151,22 @@ fn reads_follow_a_growing_log_across_mappings_and_compactions() {
     // Ids below `acked` have been stored (some several times).
     let acked = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
-    let most_maps = Arc::new(AtomicU64::new(0));
+    // Every `STEP` ids the writer names its newest id in `checkpoint` and
+    // waits until each reader has read it (`served`). This ties the test to
+    // no machine's speed: readers read the log's end at 30 points of its
+    // growth however fast the writer runs, so the log outgrows its first
+    // mapping (each covers at most twice what the log held when it was
+    // made) while being read, before the first compaction at IDS / 4.
+    let checkpoint = Arc::new(AtomicU64::new(0));
+    let served: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     const IDS: u64 = 6000;
+    const STEP: u64 = 200;
 
     let writer = {
         let (s, acked) = (s.clone(), acked.clone());
+        let (checkpoint, served) = (checkpoint.clone(), served.clone());
         thread::spawn(move || {
+            let mut maps_before_first_compaction = 0;
             for id in 0..IDS {
                 s.store(id, &value(id, 0)).unwrap();
                 acked.store(id + 1, Ordering::Release);
@@ -165,43 +175,56 @@ fn reads_follow_a_growing_log_across_mappings_and_compactions() {
                     let old = id / 2;
                     s.store(old, &value(old, id)).unwrap();
                 }
+                if (id + 1) % STEP == 0 {
+                    checkpoint.store(id + 1, Ordering::Release);
+                    wait_for("readers reading the log's end", || {
+                        served.iter().all(|r| r.load(Ordering::Acquire) == id + 1)
+                    });
+                    if id + 1 < IDS / 4 {
+                        maps_before_first_compaction = s.log_mappings().0.len();
+                    }
+                }
             }
+            maps_before_first_compaction
         })
     };
-    let readers: Vec<_> = (0..2u64)
+    let readers: Vec<_> = (0..2usize)
         .map(|r| {
             let (s, acked, done) = (s.clone(), acked.clone(), done.clone());
-            let most_maps = most_maps.clone();
+            let (checkpoint, served) = (checkpoint.clone(), served.clone());
             thread::spawn(move || {
-                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ r;
-                let mut reads = 0u64;
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ r as u64;
+                let mut checkpoints = 0u64;
                 let mut buf = vec![0u8; 2048];
                 while !done.load(Ordering::Acquire) {
+                    let c = checkpoint.load(Ordering::Acquire);
                     let n = acked.load(Ordering::Acquire);
-                    if n == 0 {
+                    let id = if c > served[r].load(Ordering::Relaxed) {
+                        c - 1
+                    } else if n == 0 {
                         thread::yield_now();
                         continue;
-                    }
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    // Mostly the newest records, which need the newest map.
-                    let id = if x & 1 == 0 {
-                        n - 1 - (x >> 8) % n.min(50)
                     } else {
-                        (x >> 8) % n
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Mostly the newest records, which need the newest map.
+                        if x & 1 == 0 {
+                            n - 1 - (x >> 8) % n.min(50)
+                        } else {
+                            (x >> 8) % n
+                        }
                     };
                     let v = s.retrieve(id).unwrap();
                     check(id, &v);
                     let len = s.retrieve_into(id, &mut buf).unwrap();
                     check(id, &buf[..len]);
-                    reads += 1;
-                    if reads % 256 == 0 {
-                        let maps = s.log_mappings().0.len() as u64;
-                        most_maps.fetch_max(maps, Ordering::Relaxed);
+                    if c > served[r].load(Ordering::Relaxed) && id == c - 1 {
+                        served[r].store(c, Ordering::Release);
+                        checkpoints += 1;
                     }
                 }
-                reads
+                checkpoints
             })
         })
         .collect();
@@ -218,15 +241,20 @@ fn reads_follow_a_growing_log_across_mappings_and_compactions() {
             generations
         })
     };
-    writer.join().unwrap();
+    let maps_before_first_compaction = writer.join().unwrap();
     let generations = compactor.join().unwrap();
     done.store(true, Ordering::Release);
-    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    assert_eq!(generations.len(), 3);
-    assert!(reads > 1000, "only {reads} reads ran");
+    for r in readers {
+        assert_eq!(
+            r.join().unwrap(),
+            IDS / STEP,
+            "checkpoints each reader served"
+        );
+    }
+    assert_eq!(generations, vec![2, 3, 4]);
     assert!(
-        most_maps.load(Ordering::Relaxed) > 1,
-        "a log outgrew its first mapping while read"
+        maps_before_first_compaction > 1,
+        "the first log outgrew its first mapping while read: {maps_before_first_compaction}"
     );
 
     // Everything reads back the same both ways.
