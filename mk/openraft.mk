@@ -12,9 +12,9 @@
 #                       fdatasync-failure tests, and the three-process
 #                       cluster test on 127.0.0.1 (10,000 writes, a follower
 #                       restart, a SIGKILLed leader). Part of `make test`.
-#   make raft-bench     committed entries/s through a three-node cluster,
+#   make raft-bench     committed writes/s through a three-node cluster,
 #                       walstore log vs in-memory log, 64 B and 4 KiB values,
-#                       with the ratio (RAFT_BENCH_ARGS, e.g. --entries 5000)
+#                       with the ratio (RAFT_BENCH_ARGS, e.g. --writes 5000)
 #   make raft-cluster   starts the example three-node cluster on
 #                       127.0.0.1:$(RAFT_CLUSTER_PORT)..+2, logs under
 #                       $(RAFT_CLUSTER_DIR); Ctrl-C stops it, and the same

@@ -6,12 +6,14 @@
 //! - [`state_machine`]: a small key-value state machine for the example.
 //! - [`network`] and [`node`]: a plain TCP transport (postcard frames) and a
 //!   node that serves Raft and client requests on one port.
+//! - [`batcher`]: the leader's group commit of client writes into entries.
 //! - [`client`]: the client the example binary, the tests and the bench use.
 
 // openraft's traits fix the error types (`StorageError`, `RPCError`, ~200
 // bytes); helpers return them as they are rather than boxing and unboxing.
 #![allow(clippy::result_large_err)]
 
+pub mod batcher;
 pub mod client;
 pub mod codec;
 pub mod load;

@@ -1,6 +1,7 @@
 //! A node of the example cluster: a Raft instance, its state machine, and a
 //! TCP server answering Raft RPCs and client requests on one port.
 
+use crate::batcher::Batcher;
 use crate::network::{
     read_frame, write_frame, ClientError, ClientReply, ClientRequest, Peers, RpcRequest,
     RpcResponse, Status,
@@ -8,7 +9,6 @@ use crate::network::{
 use crate::state_machine::KvStateMachine;
 use crate::types::{NodeId, Raft, TypeConfig};
 use crate::WalLogStore;
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::storage::RaftLogStorage;
 use openraft::{Config, ServerState, SnapshotPolicy};
 use std::io;
@@ -21,16 +21,18 @@ use tokio::task::JoinHandle;
 
 /// Timings for a loopback cluster on a busy 2-core machine: elections fast
 /// enough for the tests, slow enough that a follower stalled by a build or
-/// an fsync does not start one. Snapshots every 2,000 entries, so that the
-/// tests' 10,000 writes exercise snapshots and purges.
+/// an fsync does not start one. Snapshots every 100 entries, keeping the
+/// last 50: an entry holds up to one write per waiting client (the leader
+/// groups them, `batcher`), so the tests' 10,000 writes from 64 clients
+/// make at least 157 entries, and exercise snapshots and purges.
 pub fn raft_config() -> Config {
     Config {
         cluster_name: "walstore-example".into(),
         heartbeat_interval: 150,
         election_timeout_min: 800,
         election_timeout_max: 1600,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(2000),
-        max_in_snapshot_log_to_keep: 500,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(100),
+        max_in_snapshot_log_to_keep: 50,
         install_snapshot_timeout: 2000,
         ..Default::default()
     }
@@ -82,7 +84,7 @@ where
         .await
         .map_err(io::Error::other)?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(serve(listener, raft.clone(), sm.clone()));
+    let server = tokio::spawn(serve(listener, Batcher::start(raft.clone()), sm.clone()));
     Ok(NodeHandle {
         id,
         addr,
@@ -92,18 +94,19 @@ where
     })
 }
 
-async fn serve(listener: TcpListener, raft: Raft, sm: KvStateMachine) {
+async fn serve(listener: TcpListener, writes: Batcher, sm: KvStateMachine) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        tokio::spawn(serve_connection(stream, raft.clone(), sm.clone()));
+        tokio::spawn(serve_connection(stream, writes.clone(), sm.clone()));
     }
 }
 
 /// Answers the requests of one connection in order until it closes.
-async fn serve_connection(stream: TcpStream, raft: Raft, sm: KvStateMachine) {
+async fn serve_connection(stream: TcpStream, writes: Batcher, sm: KvStateMachine) {
     let _ = stream.set_nodelay(true);
+    let raft = writes.raft();
     let mut stream = BufReader::new(stream);
     while let Ok(req) = read_frame::<_, RpcRequest>(&mut stream).await {
         let resp = match req {
@@ -112,7 +115,7 @@ async fn serve_connection(stream: TcpStream, raft: Raft, sm: KvStateMachine) {
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(raft.install_snapshot(r).await)
             }
-            RpcRequest::Client(c) => RpcResponse::Client(client_request(&raft, &sm, c).await),
+            RpcRequest::Client(c) => RpcResponse::Client(client_request(&writes, &sm, c).await),
         };
         if write_frame(stream.get_mut(), &resp).await.is_err() {
             return;
@@ -121,19 +124,14 @@ async fn serve_connection(stream: TcpStream, raft: Raft, sm: KvStateMachine) {
 }
 
 async fn client_request(
-    raft: &Raft,
+    writes: &Batcher,
     sm: &KvStateMachine,
     req: ClientRequest,
 ) -> Result<ClientReply, ClientError> {
     let failed = |e: &dyn std::fmt::Display| ClientError::Failed(e.to_string());
+    let raft = writes.raft();
     match req {
-        ClientRequest::Write(r) => match raft.client_write(r).await {
-            Ok(resp) => Ok(ClientReply::Written(resp.log_id.index)),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(
-                ClientError::ForwardToLeader(f.leader_id.zip(f.leader_node.map(|n| n.addr))),
-            ),
-            Err(e) => Err(failed(&e)),
-        },
+        ClientRequest::Write(r) => writes.write(r).await,
         ClientRequest::Get(key) => {
             let state = sm.state();
             let s = state.read().unwrap_or_else(|p| p.into_inner());

@@ -188,6 +188,7 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
                 EntryPayload::Normal(Request::Set { key, value }) => {
                     s.kv.insert(key, value);
                 }
+                EntryPayload::Normal(Request::SetMany(sets)) => s.kv.extend(sets),
                 EntryPayload::Membership(m) => {
                     s.last_membership = StoredMembership::new(Some(entry.log_id), m);
                 }

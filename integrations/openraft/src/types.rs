@@ -10,7 +10,14 @@ pub use openraft::BasicNode as Node;
 /// What a client asks the replicated state machine to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+    },
+    /// Writes from several clients, grouped by the leader into one entry
+    /// ([`crate::batcher`]) and applied in order. Added after `Set`, so
+    /// logs written before it still decode.
+    SetMany(Vec<(String, String)>),
 }
 
 openraft::declare_raft_types!(
