@@ -1450,7 +1450,7 @@ static void test_report_and_snapshot(void)
         STORE_VERSION(w, id, 1, 200);
     }
     uint64_t autos = 0, failures = 1;
-    for (int i = 0; i < 2000 && autos == 0; i++) {
+    for (int i = 0; i < 30000 && autos == 0; i++) { /* 30 s at most */
         CHECK_STATUS(wal_stat_auto_snapshots(w, &autos), WAL_OK);
         if (autos == 0) {
             struct timespec ms = {0, 1000000};

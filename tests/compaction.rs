@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use walstore::{Change, Durability, ErrorKind, Options, RecoveryMode, Store, WriteBatch};
 mod common;
-use common::tmp;
+use common::{tmp, wait_for};
 
 type Model = BTreeMap<u64, Vec<u8>>;
 
@@ -483,6 +483,7 @@ fn readers_and_writers_during_compactions_see_exact_values() {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let compacted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writers: Vec<_> = (0..2u64)
             .map(|w| {
                 let (s, compacted) = (s.clone(), compacted.clone());
@@ -511,9 +512,8 @@ fn readers_and_writers_during_compactions_see_exact_values() {
             .collect();
         let readers: Vec<_> = (0..2u64)
             .map(|r| {
-                let (s, stop) = (s.clone(), stop.clone());
+                let (s, stop, reads) = (s.clone(), stop.clone(), reads.clone());
                 std::thread::spawn(move || {
-                    let mut reads = 0u64;
                     let mut id = r;
                     while !stop.load(Ordering::Acquire) {
                         id = (id + 7) % ids;
@@ -529,14 +529,17 @@ fn readers_and_writers_during_compactions_see_exact_values() {
                             .parse()
                             .unwrap();
                         assert_eq!(v, value(id, version));
-                        reads += 1;
+                        reads.fetch_add(1, Ordering::Release);
                     }
-                    reads
                 })
             })
             .collect();
         let mut compactions = 0;
+        let mut seen = 0;
         while writers.iter().any(|w| !w.is_finished()) {
+            // Readers read between any two compactions, on any machine.
+            wait_for("readers", || reads.load(Ordering::Acquire) > seen);
+            seen = reads.load(Ordering::Acquire);
             s.compact().unwrap();
             compactions += 1;
             compacted.store(compactions, Ordering::Release);
@@ -549,25 +552,15 @@ fn readers_and_writers_during_compactions_see_exact_values() {
         }
         s.compact().unwrap();
         stop.store(true, Ordering::Release);
-        let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-        assert!(compactions >= 2 && reads > 0);
+        readers.into_iter().for_each(|r| r.join().unwrap());
+        let reads = reads.load(Ordering::Acquire);
+        assert!(compactions >= 2 && reads >= compactions);
         println!("{d:?}: {compactions} compactions beside the writers, {reads} reads checked");
         assert_state(&s, &want, 0..ids + 2);
         let s = Arc::try_unwrap(s).unwrap();
         drop(s);
         let s = Store::open(t.path(), &opts(d)).unwrap();
         assert_state(&s, &want, 0..ids + 2);
-    }
-}
-
-fn wait_for(mut cond: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "timed out"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -591,7 +584,9 @@ fn compaction_starts_by_itself_past_the_dead_ratio() {
             want.insert(id, payload(id, v));
         }
     }
-    wait_for(|| s.stats().auto_compactions >= 1);
+    wait_for("an automatic compaction", || {
+        s.stats().auto_compactions >= 1
+    });
     let st = s.stats();
     assert_eq!(st.auto_compaction_failures, 0);
     assert_eq!(st.last_auto_compaction_error, None);

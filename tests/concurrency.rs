@@ -286,6 +286,11 @@ fn group_commit_shares_fdatasyncs() {
     let o = opts(Durability::Fsync);
     let s = Arc::new(Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap());
     let syncs_before = vfs.count(Op::SyncData);
+    // The first sync waits until the other threads have appended: they
+    // meet a sync in progress and must share the next one, however fast
+    // this machine's fdatasync is (on tmpfs it costs nothing, and the
+    // threads might otherwise never overlap).
+    vfs.hold_next_sync_until_writes(THREADS - 1);
     let barrier = Arc::new(Barrier::new(THREADS as usize));
     let started = Instant::now();
     let handles: Vec<_> = (0..THREADS)
@@ -541,11 +546,10 @@ fn should_snapshot_threshold_exact_and_concurrent() {
     let (falses, trues) = observer.join().unwrap();
     eprintln!("[concurrency] should_snapshot seen by another thread: {falses} false, {trues} true");
     let s = Arc::try_unwrap(s).unwrap();
-    // The background snapshot may still be running: wait for it.
-    for _ in 0..2000 {
-        if s.stats().auto_snapshots >= 1 {
-            break;
-        }
+    // The background snapshot may still be running: wait for it (60 s at
+    // most; it fsyncs, and a loaded machine can take seconds over that).
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while s.stats().auto_snapshots == 0 && Instant::now() < deadline {
         thread::sleep(std::time::Duration::from_millis(1));
     }
     let st = s.stats();

@@ -23,18 +23,20 @@ impl Background {
         !self.in_progress.swap(true, Ordering::AcqRel)
     }
 
-    /// Records how the job went and frees the slot.
+    /// Records how the job went and frees the slot. The message and the
+    /// free slot come before the count: whoever sees a count change (stats
+    /// read in a loop) then also finds the failure's message, and can
+    /// start the next job.
     pub(crate) fn finish<T>(&self, r: Result<T>) {
-        match r {
-            Ok(_) => {
-                self.done.fetch_add(1, Ordering::Relaxed);
-            }
+        let count = match r {
+            Ok(_) => &self.done,
             Err(e) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
                 *self.last_error.lock() = Some(e.to_string());
+                &self.failed
             }
-        }
+        };
         self.in_progress.store(false, Ordering::Release);
+        count.fetch_add(1, Ordering::Release);
     }
 
     /// Frees the slot of a job given up without a failure: neither done
@@ -62,8 +64,8 @@ impl Background {
 
     pub(crate) fn counts(&self) -> (u64, u64, Option<String>) {
         (
-            self.done.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
+            self.done.load(Ordering::Acquire),
+            self.failed.load(Ordering::Acquire),
             self.last_error.lock().clone(),
         )
     }

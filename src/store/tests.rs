@@ -455,14 +455,17 @@ fn stats_count_live_and_dead_bytes() {
     assert_eq!(s.stats(), st, "the same after a reopen");
 }
 
+/// Polls `cond` for at most 60 s: background jobs fsync, and a loaded
+/// machine (or valgrind) can take seconds over it.
 fn wait_for(mut cond: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in 60 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    panic!("condition not reached in 2 s");
 }
 
 /// Crossing the threshold starts a snapshot in the background; the next

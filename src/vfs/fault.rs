@@ -96,6 +96,9 @@ struct State {
     handles: Mutex<Vec<Weak<Shared>>>,
     /// The power-loss model, when on.
     power: Option<Mutex<power::Model>>,
+    /// The next `sync_data` waits until `Op::Write` has been counted this
+    /// many times (`hold_next_sync_until_writes`).
+    held_sync: Mutex<Option<u64>>,
 }
 
 impl State {
@@ -108,6 +111,7 @@ impl State {
             total: AtomicU64::new(0),
             alive: RwLock::new(true),
             armed: Mutex::default(),
+            held_sync: Mutex::default(),
             report: Mutex::default(),
             handles: Mutex::default(),
             power: power.then(|| Mutex::new(power::Model::default())),
@@ -230,6 +234,21 @@ impl State {
         report
     }
 
+    /// Blocks the calling sync while `hold_next_sync_until_writes` says so
+    /// (ten seconds at most: a test that expected writes that never come
+    /// fails on its own assertions rather than hanging).
+    fn wait_if_held(&self) {
+        let Some(target) = self.held_sync.lock().take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.counts.lock().get(&Op::Write).copied().unwrap_or(0) < target
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+    }
+
     /// A rename moves the names of the handles open on `from`.
     fn renamed(&self, from: &Path, to: &Path) {
         for h in self.handles.lock().iter().filter_map(Weak::upgrade) {
@@ -293,6 +312,14 @@ impl FaultVfs {
     /// The call, path and fault of the last injected failure.
     pub fn last_injected(&self) -> Option<(Op, PathBuf, FaultKind)> {
         self.state.last_injected.lock().clone()
+    }
+
+    /// The next `sync_data` waits until `writes` more writes have been
+    /// made (ten seconds at most) before it syncs: writers then certainly
+    /// meet a sync in progress, as tests of group commit need, however
+    /// fast the machine's fdatasync is.
+    pub fn hold_next_sync_until_writes(&self, writes: u64) {
+        *self.state.held_sync.lock() = Some(self.count(Op::Write) + writes);
     }
 
     /// The `nth` call of `op` from now (1: the next one) fails once.
@@ -558,6 +585,7 @@ impl VfsFile for FaultFile {
 
     fn sync_data(&self) -> io::Result<()> {
         let _live = self.state.fail(Op::SyncData, &self.path())?;
+        self.state.wait_if_held();
         self.sync(|f| f.sync_data())
     }
 

@@ -28,8 +28,8 @@ pub fn payload(id: u64, version: u64, len: usize) -> Vec<u8> {
     p
 }
 
-/// Waits until `done()` holds, yielding the thread meanwhile; panics with
-/// `what` after two minutes. Concurrency tests use it for handshakes, so
+/// Waits until `done()` holds, polling every 100 µs; panics with `what`
+/// after two minutes. Concurrency tests use it for handshakes, so
 /// that what they assert happened concurrently did, on a machine of any
 /// speed or core count (no test counts on a thread being scheduled in
 /// time).
@@ -37,6 +37,6 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !done() {
         assert!(std::time::Instant::now() < deadline, "stalled: {what}");
-        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_micros(100));
     }
 }

@@ -133,7 +133,9 @@ pub async fn write_until_failure(
     for _ in 0..concurrency {
         let (items, next, outcome) = (items.clone(), next.clone(), outcome.clone());
         let mut client = Client::new(addr.clone());
-        client.set_timeout(Duration::from_secs(5));
+        // Generous: a write that merely took long before the kill must not
+        // stop its writer (a killed node fails its writes at once).
+        client.set_timeout(Duration::from_secs(30));
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
