@@ -3,9 +3,12 @@
  *
  *   bench-<engine> WORKLOAD DIR
  *
- * WORKLOAD is one of LOAD W1 W1-NONE W2 W3 W3-8 W4 W5 W6 (see
+ * WORKLOAD is one of LOAD W1 W1-NONE W1-CEIL W2 W3 W3-8 W4 W5 W6 (see
  * benches/README.md). W4 and W5 read the store LOAD left in DIR; every other
- * workload wants DIR fresh. Each result is one tab-separated line on stdout:
+ * workload wants DIR fresh. W1-CEIL opens no engine: it times a bare loop of
+ * one pwrite(2) per store into DIR/ceiling.dat and prints its line with the
+ * engine name "ceiling", so any bench binary can run it. Each result is one
+ * tab-separated line on stdout:
  *
  *   engine workload ops bytes secs ops_per_s mb_per_s p50_us p99_us
  *   maxrss_kb note
@@ -30,6 +33,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SMALL_VAL 100u
 #define W2_VAL 1024u
@@ -45,6 +50,10 @@
 #define CHUNK 256u
 #define SAMPLE_EVERY 16u
 #define W38_THREADS 8u
+/* walstore's log record for a SMALL_VAL payload: a 32-byte record header
+ * and the payload (W1 at 1,000,000 stores reports log_mb=132.0). */
+#define REC_HEADER 32u
+#define CEIL_REC (REC_HEADER + SMALL_VAL)
 
 static double g_scale = 1.0;
 static uint64_t g_seed = 42;
@@ -184,17 +193,18 @@ static double lat_pct(lat_t *l, double p) {
 
 /* -------------------------------------------------------------- output */
 
-static void emit(const char *workload, uint64_t ops, uint64_t bytes, uint64_t ns, lat_t *lat,
-                 const char *note) {
+/* One result line; engine is eng_name() except for W1-CEIL ("ceiling"). */
+static void emit(const char *engine, const char *workload, uint64_t ops, uint64_t bytes,
+                 uint64_t ns, lat_t *lat, const char *note) {
     double secs = (double)ns / 1e9;
     double ops_s = secs > 0 ? (double)ops / secs : 0;
     double mb_s = secs > 0 ? (double)bytes / secs / 1e6 : 0;
     double p50 = lat ? lat_pct(lat, 50) : -1, p99 = lat ? lat_pct(lat, 99) : -1;
-    printf("%s\t%s\t%llu\t%llu\t%.6f\t%.1f\t%.2f\t%.2f\t%.2f\t%ld\t%s\n", eng_name(), workload,
+    printf("%s\t%s\t%llu\t%llu\t%.6f\t%.1f\t%.2f\t%.2f\t%.2f\t%ld\t%s\n", engine, workload,
            (unsigned long long)ops, (unsigned long long)bytes, secs, ops_s, mb_s, p50, p99,
            maxrss_kb(), note && *note ? note : "-");
     fflush(stdout);
-    fprintf(stderr, "  [%s %s] %llu ops in %.3f s: %.0f ops/s, %.1f MB/s", eng_name(), workload,
+    fprintf(stderr, "  [%s %s] %llu ops in %.3f s: %.0f ops/s, %.1f MB/s", engine, workload,
             (unsigned long long)ops, secs, ops_s, mb_s);
     if (p50 >= 0) fprintf(stderr, ", p50 %.1f us, p99 %.1f us", p50, p99);
     fprintf(stderr, "\n");
@@ -273,8 +283,101 @@ static void w_puts(const char *dir, const char *name, int durability, uint64_t n
     eng_facts(e, note + strlen(note), sizeof note - strlen(note));
     snprintf(note + strlen(note), sizeof note - strlen(note), "sync=%s",
              eng_describe(durability));
-    emit(name, n, n * len, ns, &lat, note);
+    emit(eng_name(), name, n, n * len, ns, &lat, note);
     close_or_die(e);
+    free(lat.ns);
+}
+
+/* ------------------------------------ W1-CEIL: one pwrite(2) per store */
+
+/* Record i of W1-CEIL, as walstore would lay it out: a REC_HEADER-byte
+ * header (here the id, the payload length and the sequence number; the
+ * rest zero) and then W1's SMALL_VAL-byte payload for that id. */
+static void ceil_record(uint64_t i, uint8_t *rec) {
+    uint64_t id = key_of(i);
+    uint32_t len = SMALL_VAL;
+    memset(rec, 0, REC_HEADER);
+    memcpy(rec, &id, 8);
+    memcpy(rec + 8, &len, 4);
+    memcpy(rec + 16, &i, 8);
+    value_fill(id, rec + REC_HEADER, SMALL_VAL);
+}
+
+static void pwrite_or_die(int fd, const uint8_t *rec, uint64_t i) {
+    ssize_t w = pwrite(fd, rec, CEIL_REC, (off_t)(i * CEIL_REC));
+    if (w != (ssize_t)CEIL_REC) {
+        fprintf(stderr, "bench-%s: W1-CEIL: pwrite of record %llu: %s\n", eng_name(),
+                (unsigned long long)i, w < 0 ? strerror(errno) : "short write");
+        exit(1);
+    }
+}
+
+/* n pwrites of one CEIL_REC-byte record each at increasing offsets: the
+ * ceiling of one write system call per store. Timed exactly like run_puts:
+ * records are built between timed regions; above 65536 operations in
+ * chunks of CHUNK, each chunk timed as a whole, and every SAMPLE_EVERY-th
+ * write timed alone for the percentiles; otherwise every write alone. */
+static uint64_t run_pwrites(int fd, uint64_t n, lat_t *lat) {
+    int chunked = n > 65536;
+    size_t per = chunked ? CHUNK : 1;
+    uint8_t *recs = xmalloc(per * CEIL_REC);
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n; i += per) {
+        size_t m = (size_t)(n - i < per ? n - i : per);
+        for (size_t j = 0; j < m; j++) ceil_record(i + j, recs + j * CEIL_REC);
+        uint64_t t0 = now_ns();
+        for (size_t j = 0; j < m; j++) {
+            if (chunked && (i + j) % SAMPLE_EVERY == 0) {
+                uint64_t a = now_ns();
+                pwrite_or_die(fd, recs + j * CEIL_REC, i + j);
+                lat_add(lat, now_ns() - a);
+            } else {
+                pwrite_or_die(fd, recs + j * CEIL_REC, i + j);
+            }
+        }
+        uint64_t dt = now_ns() - t0;
+        total += dt;
+        if (!chunked) lat_add(lat, dt);
+    }
+    free(recs);
+    return total;
+}
+
+/* W1-CEIL: W1's stores as bare pwrites into a fresh DIR/ceiling.dat, no
+ * engine and no sync. FLUSH hands every store to the OS, so one write
+ * system call per store is a floor on a FLUSH store's cost. Printed as
+ * engine "ceiling"; bytes are the payload bytes, as in W1. */
+static void w1_ceil(const char *dir) {
+    uint64_t n = scaled(1000000);
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/ceiling.dat", dir) >= (int)sizeof path)
+        die("W1-CEIL: directory path too long");
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        perror(path);
+        exit(1);
+    }
+    lat_t lat;
+    lat_init(&lat, n > 65536 ? n / SAMPLE_EVERY + 1 : n);
+    uint64_t ns = run_pwrites(fd, n, &lat);
+    /* Untimed checks: the file size, and three records read back. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != n * CEIL_REC)
+        die("W1-CEIL: ceiling.dat does not hold every record");
+    uint8_t got[CEIL_REC], want[CEIL_REC];
+    uint64_t probes[3] = {0, n / 2, n - 1};
+    for (int k = 0; k < 3; k++) {
+        ceil_record(probes[k], want);
+        if (pread(fd, got, CEIL_REC, (off_t)(probes[k] * CEIL_REC)) != (ssize_t)CEIL_REC ||
+            memcmp(got, want, CEIL_REC) != 0)
+            die("W1-CEIL: a record does not read back");
+    }
+    if (close(fd) != 0) die("W1-CEIL: close failed");
+    char note[256] = "";
+    appendf(note, sizeof note, "record_b=%.0f;", (double)CEIL_REC);
+    appendf(note, sizeof note, "file_mb=%.1f;", (double)(n * CEIL_REC) / 1e6);
+    snprintf(note + strlen(note), sizeof note - strlen(note), "sync=pwrite_per_store_no_engine");
+    emit("ceiling", "W1-CEIL", n, n * SMALL_VAL, ns, &lat, note);
     free(lat.ns);
 }
 
@@ -313,7 +416,7 @@ static void w_batches(const char *dir, const char *name, int durability, uint64_
     eng_facts(e, note + strlen(note), sizeof note - strlen(note));
     snprintf(note + strlen(note), sizeof note - strlen(note), "sync=%s",
              eng_describe(durability));
-    emit(name, total_ops, total_ops * len, total, &lat, note);
+    emit(eng_name(), name, total_ops, total_ops * len, total, &lat, note);
     close_or_die(e);
     free(vals);
     free(ids);
@@ -382,7 +485,7 @@ static void w3_8(const char *dir) {
     eng_facts(e, note + strlen(note), sizeof note - strlen(note));
     snprintf(note + strlen(note), sizeof note - strlen(note), "sync=%s%s",
              eng_describe(BENCH_FSYNC), eng_serial_writers() ? ";harness_mutex" : "");
-    emit("W3-8", n, n * SMALL_VAL, wall, &lat, note);
+    emit(eng_name(), "W3-8", n, n * SMALL_VAL, wall, &lat, note);
     close_or_die(e);
     pthread_barrier_destroy(&bar);
     free(lat.ns);
@@ -426,7 +529,7 @@ static void w4(const char *dir) {
     }
     char note[256] = "warm:every_id_read_once_first;";
     eng_facts(e, note + strlen(note), sizeof note - strlen(note));
-    emit("W4", reads, reads * SMALL_VAL, total, &lat, note);
+    emit(eng_name(), "W4", reads, reads * SMALL_VAL, total, &lat, note);
     close_or_die(e);
     free(lat.ns);
 }
@@ -458,7 +561,7 @@ static void w5(const char *dir) {
     appendf(note, sizeof note, "anon_growth_b_per_entry=%.1f;",
             (double)(anon1 - anon0) * 1024.0 / (double)n);
     eng_facts(e, note + strlen(note), sizeof note - strlen(note));
-    emit("W5", 1, 0, ns, NULL, note);
+    emit(eng_name(), "W5", 1, 0, ns, NULL, note);
 
     uint64_t t0 = now_ns();
     int rc = eng_snapshot(e);
@@ -469,7 +572,7 @@ static void w5(const char *dir) {
     ns = timed_open(dir, n, &e);
     snprintf(note, sizeof note, "snapshot_write_ms=%.1f;", (double)snap_ns / 1e6);
     eng_facts(e, note + strlen(note), sizeof note - strlen(note));
-    emit("W5-snap", 1, 0, ns, NULL, note);
+    emit(eng_name(), "W5-snap", 1, 0, ns, NULL, note);
     close_or_die(e);
 }
 
@@ -485,7 +588,7 @@ static void w6(const char *dir) {
     eng_facts(e, note, sizeof note);
     snprintf(note + strlen(note), sizeof note - strlen(note), "sync=%s",
              eng_describe(BENCH_FSYNC));
-    emit("W6-store", n, n * W6_VAL, ns, &lat, note);
+    emit(eng_name(), "W6-store", n, n * W6_VAL, ns, &lat, note);
 
     lat_t rl;
     lat_init(&rl, n);
@@ -500,7 +603,7 @@ static void w6(const char *dir) {
         lat_add(&rl, dt);
         check_value(key_of(i), buf, len, W6_VAL, scratch);
     }
-    emit("W6-read", n, n * W6_VAL, total, &rl, "in_store_order");
+    emit(eng_name(), "W6-read", n, n * W6_VAL, total, &rl, "in_store_order");
     close_or_die(e);
     free(buf);
     free(scratch);
@@ -514,7 +617,7 @@ int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr,
                 "usage: %s WORKLOAD DIR\n"
-                "WORKLOAD: LOAD W1 W1-NONE W2 W3 W3-8 W4 W5 W6 (W4, W5 need LOAD first)\n",
+                "WORKLOAD: LOAD W1 W1-NONE W1-CEIL W2 W3 W3-8 W4 W5 W6 (W4, W5 need LOAD first)\n",
                 argv[0]);
         return 2;
     }
@@ -537,6 +640,8 @@ int main(int argc, char **argv) {
         w_puts(dir, "W1", BENCH_FLUSH, scaled(1000000), SMALL_VAL);
     else if (strcmp(w, "W1-NONE") == 0)
         w_puts(dir, "W1-NONE", BENCH_NONE, scaled(1000000), SMALL_VAL);
+    else if (strcmp(w, "W1-CEIL") == 0)
+        w1_ceil(dir);
     else if (strcmp(w, "W2") == 0)
         w_batches(dir, "W2", BENCH_FSYNC, scaled(1000) * W2_BATCH, W2_BATCH, W2_VAL, 1);
     else if (strcmp(w, "W3") == 0)

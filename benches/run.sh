@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the walstore benchmark: every workload, once per engine, each in its
-# own process (build/bench/bench-<engine> WORKLOAD DIR). `make bench` and
-# `make bench-smoke` call this; see benches/README.md.
+# Runs the walstore benchmark: every workload for every engine, each run in
+# its own process (build/bench/bench-<engine> WORKLOAD DIR), after a `sync`.
+# `make bench` and `make bench-smoke` call this; see benches/README.md.
 #
 #   benches/run.sh           all engines at BENCH_SCALE (default 1), report,
 #                            chart; publishes to benches/results/ at scale 1
@@ -11,8 +11,9 @@
 # Environment: BENCH_SCALE, BENCH_ENGINES (default "walstore leveldb rocksdb
 # lmdb sqlite"), BENCH_DATA (store directories; default build/bench/data),
 # BENCH_PUBLISH=0|1 (copy results to benches/results/; default: 1 at scale
-# 1), BENCH_ROUNDS (rounds of W3, W3-8, W4 and W6; default 3), BENCH_PLOT=0
-# (no chart), BENCH_SEED, BENCH_KEYS=seq|random, CC.
+# 1), BENCH_ROUNDS (rounds of W1 with W1-CEIL, W1-NONE, W2, W3, W3-8, W4 and
+# W6; default 3), BENCH_PLOT=0 (no chart), BENCH_SEED, BENCH_KEYS=seq|random,
+# CC.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -126,6 +127,9 @@ FS=$(df -PT "$DATA" 2>/dev/null | awk 'NR == 2 { print $2 }')
 # ------------------------------------------------------------ the workloads
 
 run() { # engine workload dir [results file] [label]
+    # Every run starts with no dirty pages (or unlinks) of an earlier run
+    # still to be written back: that writeback would compete with it.
+    sync
     echo "== [$(elapsed)] $1 $2${5:-}"
     if ! "$OUT/bench-$1" "$2" "$3" >>"${4:-$TSV}"; then
         echo "== FAIL $1 $2"
@@ -138,34 +142,47 @@ run() { # engine workload dir [results file] [label]
 echo "== walstore benchmark: engines ${RUN[*]}, BENCH_SCALE=$BENCH_SCALE, data in $DATA"
 echo "== raw results: $TSV"
 
-# The short or CPU-bound workloads (W3, W3-8, W6 wait on fsync; W4 on the
-# CPU) are at the mercy of whatever else runs on the machine: each runs
-# ROUNDS times, engines back to back in each round. Every round is kept in
-# the -rounds file; the results file gets, per engine and result line, the
-# round with the median ops/s.
+# Every workload but LOAD and W5 (a setup, and opens of it) runs ROUNDS
+# times, engines back to back in each round, so that each engine meets the
+# machine's conditions (another process, writeback, a slow round) as often
+# as the others. Every round is kept in the -rounds file; the results file
+# gets, per engine and result line, the round with the median ops/s.
 ROUNDS=${BENCH_ROUNDS:-3}
 [ $SMOKE = 1 ] && ROUNDS=1
 RAW=$RESULTS/results-$STAMP-rounds.tsv
 grep '^#' "$TSV" >"$RAW"
 printf 'round\tengine\tworkload\tops\tbytes\tsecs\tops_per_s\tmb_per_s\tp50_us\tp99_us\tmaxrss_kb\tnote\n' >>"$RAW"
 
+round_run() { # round engine workload dir: one run, appended to the -rounds file
+    local r=$1 e=$2 w=$3 dir=$4
+    [ "$w" = W4 ] || rm -rf "$dir" # W4 reads the LOAD store
+    run "$e" "$w" "$dir" "$RAW.part" " (round $r/$ROUNDS)"
+    [ "$w" = W4 ] || rm -rf "$dir"
+    if [ -f "$RAW.part" ]; then
+        sed "s/^/$r\t/" "$RAW.part" >>"$RAW"
+        rm -f "$RAW.part"
+    fi
+}
+
 rounds() { # workload: runs it ROUNDS times per engine, keeps the medians
-    local w=$1 r e row n dir rows
+    local w=$1 r e row n dir rows engines
     for r in $(seq "$ROUNDS"); do
+        # W1-CEIL (no engine: one pwrite per store, printed as engine
+        # "ceiling") runs right before the engines' W1 in every round.
+        [ "$w" = W1 ] && round_run "$r" walstore W1-CEIL "$DATA/ceiling"
         for e in "${RUN[@]}"; do
+            [ "$w" = W1-NONE ] && [ "$e" != walstore ] && continue # no peer equivalent
             dir=$DATA/$e-$w
-            [ "$w" = W4 ] && dir=$DATA/$e-load || rm -rf "$dir"
-            run "$e" "$w" "$dir" "$RAW.part" " (round $r/$ROUNDS)"
-            [ "$w" = W4 ] || rm -rf "$dir"
-            if [ -f "$RAW.part" ]; then
-                sed "s/^/$r\t/" "$RAW.part" >>"$RAW"
-                rm -f "$RAW.part"
-            fi
+            [ "$w" = W4 ] && dir=$DATA/$e-load
+            round_run "$r" "$e" "$w" "$dir"
         done
     done
     rows=$w
+    [ "$w" = W1 ] && rows="W1-CEIL W1"
     [ "$w" = W6 ] && rows="W6-store W6-read"
-    for e in "${RUN[@]}"; do
+    # The engines that printed any of these rows, in the order they ran.
+    engines=$(awk -F'\t' -v rows=" $rows " 'index(rows, " " $3 " ") && !seen[$2]++ { print $2 }' "$RAW")
+    for e in $engines; do
         for row in $rows; do
             n=$(awk -F'\t' -v e="$e" -v w="$row" '$2 == e && $3 == w' "$RAW" | wc -l)
             [ "$n" -gt 0 ] || continue
@@ -183,14 +200,9 @@ for e in "${RUN[@]}"; do rm -rf "$DATA/$e-load"; run "$e" LOAD "$DATA/$e-load"; 
 for e in "${RUN[@]}"; do run "$e" W5 "$DATA/$e-load"; done
 rounds W4
 for e in "${RUN[@]}"; do rm -rf "$DATA/$e-load"; done
-for w in W1 W1-NONE W2; do
-    for e in "${RUN[@]}"; do
-        [ $w = W1-NONE ] && [ "$e" != walstore ] && continue # no peer equivalent
-        rm -rf "$DATA/$e-$w"
-        run "$e" $w "$DATA/$e-$w"
-        rm -rf "$DATA/$e-$w"
-    done
-done
+rounds W1
+rounds W1-NONE
+rounds W2
 rounds W3
 rounds W3-8
 rounds W6
@@ -202,10 +214,12 @@ SECS=$(( $(date +%s) - START ))
 } >>"$TSV"
 echo "== [$(elapsed)] all workloads done"
 
-# Every engine that ran must have printed every one of its workloads.
-for e in "${RUN[@]}"; do
+# Every engine that ran must have printed every one of its workloads, and
+# the ceiling its W1-CEIL.
+for e in "${RUN[@]}" ceiling; do
     want="LOAD W1 W2 W3 W3-8 W4 W5 W6-store W6-read"
     [ "$e" = walstore ] && want="$want W1-NONE W5-snap"
+    [ "$e" = ceiling ] && want=W1-CEIL
     for w in $want; do
         if ! awk -F'\t' -v e="$e" -v w="$w" '$1 == e && $2 == w { f = 1 } END { exit !f }' "$TSV"; then
             echo "== FAIL $e $w: no result line"

@@ -4,16 +4,19 @@
 # walstore against LevelDB, RocksDB, LMDB and SQLite through their C APIs.
 # benches/README.md describes the workloads and the sync settings.
 #
-#   make bench        every workload, every engine (about 10 minutes here);
+#   make bench        every workload, every engine, W1-CEIL (the ceiling of
+#                     one write(2) per store), 3 rounds of all but LOAD and
+#                     W5, a sync before each run (about 7.5 minutes here);
 #                     installs the peers' -dev packages with apt-get when
 #                     missing (as root; otherwise SKIP per engine); writes
 #                     build/bench/results-<date>.{tsv,md,png} and, at the
 #                     default scale, benches/results/latest.{tsv,md,png}
-#   make bench-smoke  walstore only, every workload at BENCH_SCALE=0.002
-#                     (a few seconds); part of `make test`
+#   make bench-smoke  walstore only (and W1-CEIL), every workload at
+#                     BENCH_SCALE=0.002 (a few seconds); part of `make test`
 #
 # Environment: BENCH_SCALE (default 1.0), BENCH_ENGINES, BENCH_DATA,
-# BENCH_PUBLISH, BENCH_PLOT, BENCH_SEED, BENCH_KEYS (see benches/run.sh).
+# BENCH_PUBLISH, BENCH_PLOT, BENCH_ROUNDS, BENCH_SEED, BENCH_KEYS (see
+# benches/run.sh).
 
 BENCH_BUILD  := $(BUILD)/bench
 BENCH_CFLAGS := -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror

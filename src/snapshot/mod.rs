@@ -142,7 +142,8 @@ pub(crate) fn load_index<V: Vfs>(
     check_header(path, &h, log_id, generation, log_valid_from, log_len)?;
     let count = usize::try_from(h.count).map_err(|_| "too large".to_string())?;
 
-    let index = Index::with_capacity(count);
+    let mut index = Index::with_capacity(count);
+    let mut fill = index.exclusive();
     let odd_gen = h.odd_gen();
     let mut crc = identity_hasher(h.log_id);
     let mut outside_first = None;
@@ -160,11 +161,12 @@ pub(crate) fn load_index<V: Vfs>(
             if (e.offset < log_valid_from || e.offset >= h.position) && outside_first.is_none() {
                 outside_first = Some((id, e.offset));
             }
-            index.insert(id, e);
+            fill.insert(id, e);
         }
         at += chunk.len() as u64;
         left -= n;
     }
+    drop(fill);
     // The CRC first: entries that fail it are damage, whatever they say.
     h.check_entries_crc(crc.finalize())?;
     if let Some((id, offset)) = outside_first {

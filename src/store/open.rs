@@ -9,7 +9,7 @@ use crate::format::names::{
     parse_log_file_name, parse_log_temp_file_name, FIRST_GENERATION, LOCK_FILE,
 };
 use crate::format::{FileHeader, FILE_HEADER_LEN};
-use crate::index::{Entry, Index};
+use crate::index::{Entry, Index, Locked};
 use crate::log::{
     create_log, find_current_log, read_header, write_fresh_header, Appender, CurrentLog,
     GroupCommit, HeaderState,
@@ -117,6 +117,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 }
                 None => ReplayStart::from_header(&h),
             };
+            let mut fill = index.exclusive();
             let r = replay(
                 &file,
                 &log_path,
@@ -124,8 +125,9 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 &h,
                 start,
                 opts.recovery(),
-                |op| apply(&index, generation, op),
+                |op| apply(&mut fill, generation, op),
             )?;
+            drop(fill);
             // walstore numbers from 1, one per record: a number near the top
             // of the range was never written by it, and would overflow.
             if r.max_seq >= MAX_SEQ {
@@ -283,7 +285,7 @@ fn pick_snapshot<V: Vfs>(
     Ok(chosen)
 }
 
-fn apply(index: &Index, generation: u64, op: ReplayOp) {
+fn apply(index: &mut Locked<'_>, generation: u64, op: ReplayOp) {
     let odd_gen = generation & 1 == 1;
     match op {
         ReplayOp::Put { id, offset, len } => {
@@ -300,7 +302,7 @@ fn apply(index: &Index, generation: u64, op: ReplayOp) {
         ReplayOp::Delete { id } => {
             index.remove(id);
         }
-        ReplayOp::DeleteRange { lo, hi } => index.atomically(|t| t.remove_range(lo, hi, drop)),
+        ReplayOp::DeleteRange { lo, hi } => index.remove_range(lo, hi, drop),
         ReplayOp::Damaged { id, offset, len } => {
             index.insert(
                 id,
