@@ -3,18 +3,22 @@
  *
  *   bench-<engine> WORKLOAD DIR
  *
- * WORKLOAD is one of LOAD W1 W1-NONE W1-CEIL W2 W3 W3-8 W4 W5 W6 (see
- * benches/README.md). W4 and W5 read the store LOAD left in DIR; every other
- * workload wants DIR fresh. W1-CEIL opens no engine: it times a bare loop of
- * one pwrite(2) per store into DIR/ceiling.dat and prints its line with the
- * engine name "ceiling", so any bench binary can run it. Each result is one
- * tab-separated line on stdout:
+ * WORKLOAD is one of LOAD W1 W1-NONE W1-CEIL W2 W3 W3-8 W4 W5 W6 DISK-CEIL
+ * (see benches/README.md). W4 and W5 read the store LOAD left in DIR; every
+ * other workload wants DIR fresh. W1-CEIL and DISK-CEIL open no engine and
+ * print their lines with the engine name "ceiling", so any bench binary can
+ * run them: W1-CEIL times a bare loop of one pwrite(2) per store into
+ * DIR/ceiling.dat; DISK-CEIL times pwrite(1 MiB) + fdatasync loops, first
+ * appending to DIR/disk-append.dat, then overwriting DIR/disk-overwrite.dat,
+ * written and synced beforehand. Each result is one tab-separated line on
+ * stdout:
  *
  *   engine workload ops bytes secs ops_per_s mb_per_s p50_us p99_us
  *   maxrss_kb note
  *
  * (W5 prints two lines for walstore: W5 without a snapshot, W5-snap with
- * one; W6 prints W6-store and W6-read.) Progress goes to stderr.
+ * one; W6 prints W6-store and W6-read; DISK-CEIL prints DISK-APPEND and
+ * DISK-OVERWRITE.) Progress goes to stderr.
  *
  * Environment: BENCH_SCALE (default 1.0) scales every count; BENCH_SEED
  * (default 42) seeds the values and the read order; BENCH_KEYS=seq|random
@@ -193,7 +197,8 @@ static double lat_pct(lat_t *l, double p) {
 
 /* -------------------------------------------------------------- output */
 
-/* One result line; engine is eng_name() except for W1-CEIL ("ceiling"). */
+/* One result line; engine is eng_name() except for W1-CEIL and DISK-CEIL
+ * ("ceiling"). */
 static void emit(const char *engine, const char *workload, uint64_t ops, uint64_t bytes,
                  uint64_t ns, lat_t *lat, const char *note) {
     double secs = (double)ns / 1e9;
@@ -379,6 +384,138 @@ static void w1_ceil(const char *dir) {
     snprintf(note + strlen(note), sizeof note - strlen(note), "sync=pwrite_per_store_no_engine");
     emit("ceiling", "W1-CEIL", n, n * SMALL_VAL, ns, &lat, note);
     free(lat.ns);
+}
+
+/* ------------------- DISK-CEIL: pwrite(1 MiB) + fdatasync, no engine */
+
+#define DISK_STAMP 4096u /* every 4 KiB block of the buffer starts with a stamp */
+
+/* DIR/name into path, or die. */
+static void disk_path(char *path, size_t cap, const char *dir, const char *name) {
+    if (snprintf(path, cap, "%s/%s", dir, name) >= (int)cap)
+        die("DISK-CEIL: directory path too long");
+}
+
+/* Makes buf (W6_VAL bytes of random data) the payload of write i of pass
+ * `pass`: the first 16 bytes of every 4 KiB block get (pass, i, block), so
+ * no two blocks the workload writes are equal and nothing below the file
+ * system can deduplicate them. Outside the timed region. */
+static void disk_stamp(uint8_t *buf, uint64_t pass, uint64_t i) {
+    for (uint64_t b = 0; b < W6_VAL / DISK_STAMP; b++) {
+        uint64_t hi = pass << 56 | i, lo = b;
+        memcpy(buf + b * DISK_STAMP, &hi, 8);
+        memcpy(buf + b * DISK_STAMP + 8, &lo, 8);
+    }
+}
+
+static void disk_fail(const char *what, const char *call, uint64_t i, const char *why) {
+    fprintf(stderr, "bench-%s: DISK-CEIL: %s: %s of MiB %llu failed: %s\n", eng_name(), what,
+            call, (unsigned long long)i, why);
+    exit(1);
+}
+
+/* One W6_VAL-byte pwrite at MiB i; dies on an error or a short write. */
+static void disk_pwrite(int fd, const uint8_t *buf, uint64_t i, const char *what) {
+    ssize_t w = pwrite(fd, buf, W6_VAL, (off_t)(i * W6_VAL));
+    if (w != (ssize_t)W6_VAL) {
+        char why[64];
+        if (w >= 0) snprintf(why, sizeof why, "wrote %zd of %u bytes", w, W6_VAL);
+        disk_fail(what, "pwrite", i, w < 0 ? strerror(errno) : why);
+    }
+}
+
+/* n writes of W6_VAL bytes at MiB 0, 1, ..., n-1 of fd, each followed by
+ * fdatasync; each write + fdatasync is timed, and its time goes to lat.
+ * Returns the total nanoseconds. */
+static uint64_t run_disk_syncs(int fd, uint64_t n, uint8_t *buf, uint64_t pass, lat_t *lat,
+                               const char *what) {
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        disk_stamp(buf, pass, i);
+        uint64_t t0 = now_ns();
+        disk_pwrite(fd, buf, i, what);
+        int rc = fdatasync(fd);
+        uint64_t dt = now_ns() - t0;
+        if (rc != 0) disk_fail(what, "fdatasync", i, strerror(errno));
+        total += dt;
+        lat_add(lat, dt);
+    }
+    return total;
+}
+
+/* Checks fd holds exactly n MiB, closes it and unlinks path. */
+static void disk_finish(int fd, const char *path, uint64_t n, const char *what) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != n * W6_VAL) {
+        fprintf(stderr, "bench-%s: DISK-CEIL: %s: %s does not hold the %llu MiB written\n",
+                eng_name(), what, path, (unsigned long long)n);
+        exit(1);
+    }
+    if (close(fd) != 0) die("DISK-CEIL: close failed");
+    if (unlink(path) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+static int disk_open(const char *path) {
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        perror(path);
+        exit(1);
+    }
+    return fd;
+}
+
+static void disk_emit(const char *workload, uint64_t n, uint64_t ns, lat_t *lat,
+                      const char *how) {
+    char note[256] = "";
+    appendf(note, sizeof note, "write_b=%.0f;", (double)W6_VAL);
+    appendf(note, sizeof note, "file_mb=%.1f;", (double)(n * W6_VAL) / 1e6);
+    snprintf(note + strlen(note), sizeof note - strlen(note),
+             "%s;sync=pwrite_fdatasync_per_write_no_engine", how);
+    emit("ceiling", workload, n, n * W6_VAL, ns, lat, note);
+}
+
+/* DISK-CEIL: the disk's durable write bandwidth at W6's size and count,
+ * with no engine. Two loops of n x (pwrite of 1 MiB + fdatasync):
+ *   DISK-APPEND     at increasing offsets into a fresh DIR/disk-append.dat,
+ *                   as a log writes: every fdatasync also commits the new
+ *                   size and blocks, so this is the ceiling of a log that
+ *                   syncs once per MiB;
+ *   DISK-OVERWRITE  front to back over DIR/disk-overwrite.dat, written
+ *                   to the same size and fsynced first (untimed): no
+ *                   metadata to commit, the ceiling of an engine that
+ *                   rewrites space allocated earlier.
+ * Printed as engine "ceiling"; both files are removed at the end. */
+static void disk_ceil(const char *dir) {
+    uint64_t n = scaled(500); /* W6's count */
+    char apath[4096], opath[4096];
+    disk_path(apath, sizeof apath, dir, "disk-append.dat");
+    disk_path(opath, sizeof opath, dir, "disk-overwrite.dat");
+    uint8_t *buf = xmalloc(W6_VAL);
+    value_fill(0xD15C, buf, W6_VAL);
+    lat_t lat;
+
+    lat_init(&lat, n);
+    int fd = disk_open(apath);
+    uint64_t ns = run_disk_syncs(fd, n, buf, 1, &lat, "DISK-APPEND");
+    disk_finish(fd, apath, n, "DISK-APPEND");
+    disk_emit("DISK-APPEND", n, ns, &lat, "append_to_fresh_file");
+    free(lat.ns);
+
+    lat_init(&lat, n);
+    fd = disk_open(opath);
+    for (uint64_t i = 0; i < n; i++) { /* untimed: the file to overwrite */
+        disk_stamp(buf, 2, i);
+        disk_pwrite(fd, buf, i, "DISK-OVERWRITE prefill");
+    }
+    if (fsync(fd) != 0) disk_fail("DISK-OVERWRITE prefill", "fsync", n - 1, strerror(errno));
+    ns = run_disk_syncs(fd, n, buf, 3, &lat, "DISK-OVERWRITE");
+    disk_finish(fd, opath, n, "DISK-OVERWRITE");
+    disk_emit("DISK-OVERWRITE", n, ns, &lat, "overwrite_of_written_fsynced_file");
+    free(lat.ns);
+    free(buf);
 }
 
 /* ------------------------------------------------- batches (LOAD, W2) */
@@ -617,7 +754,8 @@ int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr,
                 "usage: %s WORKLOAD DIR\n"
-                "WORKLOAD: LOAD W1 W1-NONE W1-CEIL W2 W3 W3-8 W4 W5 W6 (W4, W5 need LOAD first)\n",
+                "WORKLOAD: LOAD W1 W1-NONE W1-CEIL W2 W3 W3-8 W4 W5 W6 DISK-CEIL\n"
+                "(W4, W5 need LOAD first)\n",
                 argv[0]);
         return 2;
     }
@@ -654,6 +792,8 @@ int main(int argc, char **argv) {
         w5(dir);
     else if (strcmp(w, "W6") == 0)
         w6(dir);
+    else if (strcmp(w, "DISK-CEIL") == 0)
+        disk_ceil(dir);
     else
         die("unknown workload");
     return 0;

@@ -5,15 +5,16 @@
 #
 #   benches/run.sh           all engines at BENCH_SCALE (default 1), report,
 #                            chart; publishes to benches/results/ at scale 1
-#   benches/run.sh --smoke   walstore only at BENCH_SMOKE_SCALE (default 0.002);
+#   benches/run.sh --smoke   walstore only (and the ceilings, W1-CEIL and
+#                            DISK-CEIL) at BENCH_SMOKE_SCALE (default 0.002);
 #                            fails unless every workload ran and printed
 #
 # Environment: BENCH_SCALE, BENCH_ENGINES (default "walstore leveldb rocksdb
 # lmdb sqlite"), BENCH_DATA (store directories; default build/bench/data),
 # BENCH_PUBLISH=0|1 (copy results to benches/results/; default: 1 at scale
 # 1), BENCH_ROUNDS (rounds of W1 with W1-CEIL, W1-NONE, W2, W3, W3-8, W4 and
-# W6; default 3), BENCH_PLOT=0 (no chart), BENCH_SEED, BENCH_KEYS=seq|random,
-# CC.
+# W6 with DISK-CEIL; default 3), BENCH_PLOT=0 (no chart), BENCH_SEED,
+# BENCH_KEYS=seq|random, CC.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -167,9 +168,12 @@ round_run() { # round engine workload dir: one run, appended to the -rounds file
 rounds() { # workload: runs it ROUNDS times per engine, keeps the medians
     local w=$1 r e row n dir rows engines
     for r in $(seq "$ROUNDS"); do
-        # W1-CEIL (no engine: one pwrite per store, printed as engine
-        # "ceiling") runs right before the engines' W1 in every round.
+        # The ceilings (no engine, printed as engine "ceiling") run right
+        # before the engines in every round: W1-CEIL (one pwrite per store)
+        # before W1, DISK-CEIL (pwrite of 1 MiB + fdatasync, appending and
+        # overwriting) before W6. Any bench binary runs them.
         [ "$w" = W1 ] && round_run "$r" walstore W1-CEIL "$DATA/ceiling"
+        [ "$w" = W6 ] && round_run "$r" walstore DISK-CEIL "$DATA/disk-ceil"
         for e in "${RUN[@]}"; do
             [ "$w" = W1-NONE ] && [ "$e" != walstore ] && continue # no peer equivalent
             dir=$DATA/$e-$w
@@ -179,7 +183,7 @@ rounds() { # workload: runs it ROUNDS times per engine, keeps the medians
     done
     rows=$w
     [ "$w" = W1 ] && rows="W1-CEIL W1"
-    [ "$w" = W6 ] && rows="W6-store W6-read"
+    [ "$w" = W6 ] && rows="DISK-APPEND DISK-OVERWRITE W6-store W6-read"
     # The engines that printed any of these rows, in the order they ran.
     engines=$(awk -F'\t' -v rows=" $rows " 'index(rows, " " $3 " ") && !seen[$2]++ { print $2 }' "$RAW")
     for e in $engines; do
@@ -215,11 +219,11 @@ SECS=$(( $(date +%s) - START ))
 echo "== [$(elapsed)] all workloads done"
 
 # Every engine that ran must have printed every one of its workloads, and
-# the ceiling its W1-CEIL.
+# the ceiling its W1-CEIL and both DISK-CEIL lines.
 for e in "${RUN[@]}" ceiling; do
     want="LOAD W1 W2 W3 W3-8 W4 W5 W6-store W6-read"
     [ "$e" = walstore ] && want="$want W1-NONE W5-snap"
-    [ "$e" = ceiling ] && want=W1-CEIL
+    [ "$e" = ceiling ] && want="W1-CEIL DISK-APPEND DISK-OVERWRITE"
     for w in $want; do
         if ! awk -F'\t' -v e="$e" -v w="$w" '$1 == e && $2 == w { f = 1 } END { exit !f }' "$TSV"; then
             echo "== FAIL $e $w: no result line"
@@ -233,7 +237,7 @@ echo "== report: $MD"
 
 if [ $SMOKE = 1 ]; then
     [ ${#FAILED[@]} = 0 ] || exit 1
-    echo "== bench-smoke: every workload ran for walstore (BENCH_SCALE=$BENCH_SCALE) in ${SECS}s"
+    echo "== bench-smoke: every workload ran for walstore and the ceilings (BENCH_SCALE=$BENCH_SCALE) in ${SECS}s"
     exit 0
 fi
 

@@ -5,13 +5,15 @@
 # benches/README.md describes the workloads and the sync settings.
 #
 #   make bench        every workload, every engine, W1-CEIL (the ceiling of
-#                     one write(2) per store), 3 rounds of all but LOAD and
-#                     W5, a sync before each run (about 7.5 minutes here);
+#                     one write(2) per store) and DISK-CEIL (the disk's
+#                     durable bandwidth: pwrite of 1 MiB + fdatasync,
+#                     appending and overwriting), 3 rounds of all but LOAD
+#                     and W5, a sync before each run (about 7.5 minutes here);
 #                     installs the peers' -dev packages with apt-get when
 #                     missing (as root; otherwise SKIP per engine); writes
 #                     build/bench/results-<date>.{tsv,md,png} and, at the
 #                     default scale, benches/results/latest.{tsv,md,png}
-#   make bench-smoke  walstore only (and W1-CEIL), every workload at
+#   make bench-smoke  walstore only (and the ceilings), every workload at
 #                     BENCH_SCALE=0.002 (a few seconds); part of `make test`
 #
 # Environment: BENCH_SCALE (default 1.0), BENCH_ENGINES, BENCH_DATA,
