@@ -380,3 +380,69 @@ fn copy_dir(from: &Path, to: &Path) {
         fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// An automatic snapshot copies the index after its position is fixed,
+/// while writers go on: the copy meets ids overwritten, deleted, deleted by
+/// a range and stored anew after the position. The sync of the log that
+/// comes first is held until those writes are made, so the copy certainly
+/// meets them. The snapshot holds only entries before its position, an open
+/// accepts it, and the replay after it brings back exactly the model.
+#[test]
+fn an_automatic_snapshot_copied_while_writers_go_on_reopens_exactly() {
+    use walstore::vfs::FaultVfs;
+    let dir = tempdir();
+    let vfs = FaultVfs::new();
+    let mut o = Options::default();
+    o.set_durability(Durability::Flush)
+        .set_snapshot_threshold(4096);
+    let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
+    let mut want = Model::new();
+    // Below the threshold: 20 records of 16 + 32 bytes.
+    for id in 0..20u64 {
+        want.insert(id, payload(id, 0));
+        s.store(id, &want[&id]).unwrap();
+    }
+    assert_eq!(s.stats().auto_snapshots, 0);
+    // The snapshot job's log sync waits for the 6 writes after the one
+    // that starts it.
+    vfs.hold_next_sync_until_writes(7);
+    let big = vec![7u8; 4096];
+    want.insert(100, big.clone());
+    s.store(100, &big).unwrap();
+    let position = s.log_position();
+    s.store(3, &payload(3, 1)).unwrap(); // overwritten
+    want.insert(3, payload(3, 1));
+    s.delete(4).unwrap(); // deleted
+    want.remove(&4);
+    s.delete_range(10, 12).unwrap(); // deleted by a range
+    for id in 10..=12 {
+        want.remove(&id);
+    }
+    s.store(11, &payload(11, 2)).unwrap(); // deleted, then stored again
+    want.insert(11, payload(11, 2));
+    s.store(200, &payload(200, 0)).unwrap(); // new
+    want.insert(200, payload(200, 0));
+    s.store(5, &payload(5, 3)).unwrap(); // overwritten
+    want.insert(5, payload(5, 3));
+    common::wait_for("the automatic snapshot", || s.stats().auto_snapshots == 1);
+    assert_eq!(s.stats().auto_snapshot_failures, 0);
+    assert_eq!(s.snapshot_position(), position);
+    s.close().unwrap();
+    // The copy met the writes: it holds the 21 ids at the position, less
+    // the 4 deleted (4, 10, 11, 12) and the 2 overwritten (3, 5) after it.
+    // 64 header bytes and 20 per entry.
+    let snap: Vec<PathBuf> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+        .collect();
+    assert_eq!(snap.len(), 1);
+    assert_eq!(fs::metadata(&snap[0]).unwrap().len(), 64 + 20 * 15);
+
+    let s = Store::open(dir.path(), &o).unwrap();
+    assert_eq!(s.open_report().snapshot_used, Some(position));
+    assert_eq!(s.open_report().snapshots_rejected, Vec::<String>::new());
+    assert_eq!(s.open_report().records_replayed, 6);
+    assert_matches(&s, &want, 0..300, "after the reopen");
+    assert_eq!(s.len(), want.len());
+}

@@ -221,7 +221,8 @@ pub unsafe extern "C" fn wal_options_set_auto_compact(
 
 /// Turns automatic snapshots on (the default) or off. On, the write that
 /// makes `wal_should_snapshot` true starts a snapshot in the background
-/// (writers wait only while the index is copied; a failure is counted by
+/// (writers do not wait for it: the index is copied shard by shard while
+/// they go on; a failure is counted by
 /// `wal_stat_auto_snapshot_failures` and never fails the write). Off, the
 /// caller schedules `wal_snapshot` itself. Returns WAL_OK, or
 /// WAL_INVALID_ARGUMENT for NULL `opts`.

@@ -137,12 +137,39 @@ impl Index {
 
     /// Every (id, entry), shard by shard. Each shard is copied under its
     /// read lock; the caller keeps writers out if it needs one point in time.
+    #[cfg(test)]
     pub fn entries(&self) -> Vec<(u64, Entry)> {
-        let mut all = Vec::with_capacity(self.len());
+        self.freeze().entries()
+    }
+
+    /// The entries of records before `position`, for a snapshot at that
+    /// position taken while writers go on: shard by shard, each under its
+    /// read lock only. Where records at or past `position` changed an id
+    /// meanwhile, its entry is either still the one before them, or gone
+    /// (a delete), or newer (left out here): each is what a snapshot at
+    /// `position` may hold, since the replay after it applies those
+    /// records again, in order, on top.
+    pub fn entries_before(&self, position: u64) -> Vec<(u64, Entry)> {
+        let mut all = Vec::with_capacity(self.len() + self.len() / 8);
+        // Each shard is copied as it is (a memory copy, the only work done
+        // under its lock) into one buffer whose pages are touched first.
+        let largest = self.shards.iter().map(|s| s.read().slots()).max();
+        let mut copy = Table::with_touched_room(largest.unwrap_or(0));
         for s in self.shards.iter() {
-            all.extend(s.read().iter());
+            copy.copy_from(&s.read());
+            all.extend(copy.iter().filter(|(_, e)| e.offset < position));
         }
         all
+    }
+
+    /// A copy of every shard's slots, each taken as it is (a memory copy
+    /// under its read lock). Writers that hold the store's locks while the
+    /// index is copied (a snapshot, a compaction, a cursor) wait for this
+    /// only, and not for the list of entries made from it afterwards.
+    pub fn freeze(&self) -> Frozen {
+        Frozen {
+            tables: self.shards.iter().map(|s| s.read().clone()).collect(),
+        }
     }
 
     /// Runs `f` with every shard write-locked (in shard order, so two
@@ -183,6 +210,26 @@ impl Index {
             .collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+/// A copy of the index ([`Index::freeze`]), read without locks.
+pub struct Frozen {
+    tables: Vec<Table>,
+}
+
+impl Frozen {
+    fn len(&self) -> usize {
+        self.tables.iter().map(Table::len).sum()
+    }
+
+    /// Every (id, entry), in no particular order.
+    pub fn entries(&self) -> Vec<(u64, Entry)> {
+        let mut all = Vec::with_capacity(self.len());
+        for t in &self.tables {
+            all.extend(t.iter());
+        }
+        all
     }
 }
 

@@ -133,7 +133,7 @@ fn new_slots(cap: usize) -> Vec<Slot> {
 
 /// Every method that takes `hash` takes `mix(id)`: the index computes it
 /// once for the shard and the table.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Table {
     slots: Vec<Slot>,
     len: usize,
@@ -146,6 +146,28 @@ impl Table {
             slots: new_slots(cap),
             len: 0,
         }
+    }
+
+    /// An empty table whose slot buffer has room for `cap` slots, every
+    /// page of it already touched: copies into it (`copy_from`) then cost a
+    /// memory copy and no page faults.
+    pub fn with_touched_room(cap: usize) -> Table {
+        let mut slots = vec![Slot([1; 5]); cap];
+        slots.clear();
+        Table { slots, len: 0 }
+    }
+
+    /// Becomes a copy of `other`, reusing this table's buffer when it has
+    /// room.
+    pub fn copy_from(&mut self, other: &Table) {
+        self.slots.clear();
+        self.slots.extend_from_slice(&other.slots);
+        self.len = other.len;
+    }
+
+    /// The number of slots.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
     }
 
     /// A table that holds `n` ids without growing.

@@ -1,24 +1,47 @@
 //! Snapshots in the background. The writer whose write crosses the
-//! snapshot threshold copies the index (writers wait only for that copy);
+//! snapshot threshold copies the index's slots (writers wait only for that
+//! memory copy);
 //! a thread then makes the log durable up to the snapshot's position,
 //! writes the snapshot and makes it current. A failure never fails the
 //! write that triggered it: it is counted, and its message kept, in stats.
 
 use super::background::Background;
 use super::logs::LogFile;
+use super::Store;
 use crate::error::{Error, Result};
 use crate::format::names::snapshot_file_name;
-use crate::log::Poison;
 use crate::snapshot::{self, Snapshot};
 use crate::vfs::{Vfs, VfsFile};
-use parking_lot::Mutex;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Automatic snapshots: one background job at a time.
 pub(crate) type AutoSnapshots = Background;
+
+/// A snapshot whose entries are still a copy of the index's slots: what
+/// is taken while writers wait (a memory copy), turned into the
+/// snapshot's entry list once they no longer do.
+pub(crate) struct Frozen {
+    pub(crate) log_id: u64,
+    pub(crate) generation: u64,
+    pub(crate) position: u64,
+    pub(crate) last_seq: u64,
+    pub(crate) index: crate::index::Frozen,
+}
+
+impl Frozen {
+    pub(crate) fn thaw(self) -> Snapshot {
+        Snapshot {
+            log_id: self.log_id,
+            generation: self.generation,
+            position: self.position,
+            last_seq: self.last_seq,
+            entries: self.index.entries(),
+        }
+    }
+}
 
 /// Writes `snap` durably, makes it the current snapshot and removes the one
 /// it replaces. The caller holds the store's snapshot lock. Returns the
@@ -48,44 +71,52 @@ pub(crate) fn install<V: Vfs>(
     }
 }
 
-/// What the background thread needs, cloned out of the store.
+/// What the background thread needs: a view of the store, and the log
+/// position the snapshot covers, fixed by the write that started it.
 pub(crate) struct Job<V: Vfs> {
-    pub(crate) vfs: V,
-    pub(crate) dir: PathBuf,
+    pub(crate) store: Store<V>,
     /// The log the snapshot describes.
     pub(crate) log: Arc<LogFile<V::File>>,
-    /// The store's current generation.
-    pub(crate) generation: Arc<AtomicU64>,
-    pub(crate) poison: Arc<Poison>,
-    pub(crate) current: Arc<AtomicU64>,
-    pub(crate) lock: Arc<Mutex<()>>,
-    pub(crate) auto: Arc<AutoSnapshots>,
+    pub(crate) position: u64,
+    pub(crate) last_seq: u64,
+    /// The log is not yet known durable up to the position.
+    pub(crate) sync_log: bool,
 }
 
 impl<V: Vfs> Job<V> {
-    /// `sync_log`: the log is not yet known durable up to the position.
-    pub(crate) fn run(self, snap: Snapshot, sync_log: bool) {
+    pub(crate) fn run(self) {
+        let s = &self.store;
         let r = {
-            let _one_at_a_time = self.lock.lock();
-            if self.generation.load(Ordering::Acquire) != self.log.generation {
+            let _one_at_a_time = s.snapshot_lock.lock();
+            if s.generation.load(Ordering::Acquire) != self.log.generation {
                 // A compaction replaced the log meanwhile (and the compacted
                 // log replays quickly): this snapshot describes nothing now.
-                return self.auto.abandon();
+                return s.auto.abandon();
             }
-            self.sync_log(sync_log)
-                .and_then(|()| install(&self.vfs, &self.dir, &self.current, &snap))
+            // The snapshot lock keeps compactions out, so every entry the
+            // copy meets is of this log.
+            self.sync_log().and_then(|()| {
+                let snap = Snapshot {
+                    log_id: self.log.log_id,
+                    generation: self.log.generation,
+                    position: self.position,
+                    last_seq: self.last_seq,
+                    entries: s.index.entries_before(self.position),
+                };
+                install(&s.vfs, &s.dir, &s.snapshot_position, &snap)
+            })
         };
-        self.auto.finish(r);
+        s.auto.finish(r);
     }
 
-    fn sync_log(&self, needed: bool) -> Result<()> {
-        if !needed {
+    fn sync_log(&self) -> Result<()> {
+        if !self.sync_log {
             return Ok(());
         }
         self.log.file.sync_data().map_err(|e| {
             // The same rule as every fdatasync: a failure poisons the handle.
             let err = Error::io("fdatasync", &self.log.path, None, e);
-            self.poison.set(err.to_string());
+            self.store.poison.set(err.to_string());
             err
         })
     }

@@ -78,14 +78,16 @@ impl<V: Vfs> Store<V> {
         self.check_writable("compact")?;
         let _one_at_a_time = self.snapshot_lock.lock();
         self.sync()?;
-        let (old, from, folded_seq, mut entries) = {
+        let (old, from, folded_seq, frozen) = {
             let mut ap = self.appender.lock();
             let log = self.current();
             self.flush_buffer(&mut ap, &log)?;
             self.wait_durable(&log, ap.end)?;
-            let entries = self.commit.quiesced(|_| self.index.entries());
-            (log, ap.end, ap.next_seq - 1, entries)
+            let frozen = self.commit.quiesced(|_| self.index.freeze());
+            (log, ap.end, ap.next_seq - 1, frozen)
         };
+        let mut entries = frozen.entries();
+        drop(frozen);
         entries.sort_unstable_by_key(|(_, e)| e.offset);
         let live_ids = entries.len() as u64;
         let logs = self.logs();

@@ -33,7 +33,6 @@ use crate::error::{Error, Result};
 use crate::format::{encode_record, RecordType, RECORD_HEADER_LEN};
 use crate::index::{Entry, Index};
 use crate::log::{Appender, GroupCommit, IndexOp, Poison};
-use crate::snapshot::Snapshot;
 use crate::vfs::{StdVfs, Vfs};
 use logs::{LogFile, LogSet};
 use parking_lot::{Mutex, RwLock};
@@ -241,18 +240,28 @@ impl<V: Vfs> Store<V> {
             self.flush_buffer(&mut ap, &log)?;
             self.wait_durable(&log, ap.end)?;
             self.snapshot_of(&log, ap.end, ap.next_seq - 1)
-        };
+        }
+        .thaw();
         auto_snapshot::install(&self.vfs, &self.dir, &self.snapshot_position, &snap)?;
         Ok(snap.position)
     }
 
-    fn snapshot_of(&self, log: &LogFile<V::File>, position: u64, last_seq: u64) -> Snapshot {
-        Snapshot {
+    /// The snapshot of the index as it is, which the caller keeps at
+    /// `position` by holding the append lock (and, under Fsync, the group
+    /// commit's). Only the copy of the index is made here: its entry list
+    /// is made after the locks are released (`thaw`).
+    fn snapshot_of(
+        &self,
+        log: &LogFile<V::File>,
+        position: u64,
+        last_seq: u64,
+    ) -> auto_snapshot::Frozen {
+        auto_snapshot::Frozen {
             log_id: log.log_id,
             generation: log.generation,
             position,
             last_seq,
-            entries: self.index.entries(),
+            index: self.index.freeze(),
         }
     }
 
@@ -269,33 +278,29 @@ impl<V: Vfs> Store<V> {
 
     fn start_auto_snapshot(&self) -> Result<()> {
         let fsync = self.opts.durability() == Durability::Fsync;
-        let (log, snap) = {
+        let job = {
             let mut ap = self.appender.lock();
             let log = self.current();
             // Buffered records reach the OS (a write, not an fsync).
             self.flush_buffer(&mut ap, &log)?;
-            let own_end = (ap.end, ap.next_seq - 1);
             // Under Fsync the index holds the published (durable) prefix;
             // otherwise every record written so far.
-            let snap = self.commit.quiesced(|published| {
-                let (position, last_seq) = if fsync { published } else { own_end };
-                self.snapshot_of(&log, position, last_seq)
-            });
-            (log, snap)
-        };
-        let job = auto_snapshot::Job {
-            vfs: self.vfs.clone(),
-            dir: self.dir.clone(),
-            log,
-            generation: self.generation.clone(),
-            poison: self.poison.clone(),
-            current: self.snapshot_position.clone(),
-            lock: self.snapshot_lock.clone(),
-            auto: self.auto.clone(),
+            let (position, last_seq) = if fsync {
+                self.commit.quiesced(|published| published)
+            } else {
+                (ap.end, ap.next_seq - 1)
+            };
+            auto_snapshot::Job {
+                store: self.job_view(),
+                log,
+                position,
+                last_seq,
+                sync_log: !fsync,
+            }
         };
         let handle = std::thread::Builder::new()
             .name("walstore-snapshot".into())
-            .spawn(move || job.run(snap, !fsync))
+            .spawn(move || job.run())
             .map_err(|e| Error::io("spawn the snapshot thread for", &self.dir, None, e))?;
         self.auto.set_worker(handle);
         Ok(())
@@ -547,15 +552,16 @@ impl<V: Vfs> Store<V> {
     /// meanwhile. Writers wait only while the index is copied.
     pub fn cursor(&self) -> Cursor<V> {
         let fsync = self.opts.durability() == Durability::Fsync;
-        let (logs, seq, mut entries) = {
+        let (logs, seq, entries) = {
             let ap = self.appender.lock();
             let own = ap.next_seq - 1;
             // Under Fsync the index holds the published prefix.
-            let (seq, entries) = self.commit.quiesced(|(_, published)| {
-                (if fsync { published } else { own }, self.index.entries())
+            let (seq, frozen) = self.commit.quiesced(|(_, published)| {
+                (if fsync { published } else { own }, self.index.freeze())
             });
-            (self.logs(), seq, entries)
+            (self.logs(), seq, frozen)
         };
+        let mut entries = entries.entries();
         entries.sort_unstable_by_key(|e| e.0);
         Cursor::new(logs, seq, entries)
     }
