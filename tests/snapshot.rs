@@ -446,3 +446,105 @@ fn an_automatic_snapshot_copied_while_writers_go_on_reopens_exactly() {
     assert_matches(&s, &want, 0..300, "after the reopen");
     assert_eq!(s.len(), want.len());
 }
+
+/// The store in `dir` opened twice: as it is, and from a copy without its
+/// snapshot files (a full replay). A snapshot must never change what an
+/// open finds.
+fn open_with_and_without_snapshot(dir: &Path, o: &Options) -> (Store, Store, tempfile::TempDir) {
+    let bare = tempdir();
+    copy_dir(dir, bare.path());
+    for e in fs::read_dir(bare.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "snap") {
+            fs::remove_file(p).unwrap();
+        }
+    }
+    let with = Store::open(dir, o).unwrap();
+    let without = Store::open(bare.path(), o).unwrap();
+    assert_eq!(without.open_report().snapshot_used, None);
+    (with, without, bare)
+}
+
+/// Under NONE, an automatic snapshot's copy meets a delete still in the
+/// write buffer. The snapshot (without the id) must not outlive the delete:
+/// the job makes the whole log durable after its copy, so a process crash
+/// that follows keeps both, and the open with the snapshot agrees with a
+/// full replay.
+#[test]
+fn an_automatic_snapshot_makes_durable_what_its_copy_met_before_a_crash() {
+    use walstore::vfs::{CrashPolicy, FaultVfs, OpenMode, Vfs, VfsFile};
+    let dir = tempdir();
+    let side = tempdir();
+    let vfs = FaultVfs::new();
+    let mut o = Options::default();
+    o.set_durability(Durability::None)
+        .set_snapshot_threshold(4096);
+    let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
+    for id in 0..20u64 {
+        s.store(id, &payload(id, 0)).unwrap();
+    }
+    s.sync().unwrap();
+    // The job's first log sync waits for 2 writes: the buffer flush of the
+    // write that starts it, and a write to another file made once the
+    // delete sits in the buffer. The copy that follows meets the delete.
+    vfs.hold_next_sync_until_writes(2);
+    s.store(100, &[7u8; 4096]).unwrap();
+    let position = s.log_position();
+    s.delete(3).unwrap();
+    let f = vfs
+        .open(&side.path().join("other"), OpenMode::CreateNew)
+        .unwrap();
+    f.write_all_at(b"x", 0).unwrap();
+    common::wait_for("the automatic snapshot", || s.stats().auto_snapshots == 1);
+    assert_eq!(s.stats().auto_snapshot_failures, 0);
+    vfs.crash_now(CrashPolicy::Random(1));
+    drop((f, s));
+
+    let (with, without, _bare) = open_with_and_without_snapshot(dir.path(), &o);
+    assert_eq!(with.open_report().snapshot_used, Some(position));
+    assert_eq!(with.open_report().records_replayed, 1, "the delete");
+    let mut want: Model = (0..20u64).map(|id| (id, payload(id, 0))).collect();
+    want.insert(100, vec![7u8; 4096]);
+    want.remove(&3);
+    assert_matches(&with, &want, 0..200, "with the snapshot");
+    assert_matches(&without, &want, 0..200, "by a full replay");
+}
+
+/// Under NONE, the flush that would carry the delete the copy met fails
+/// (ENOSPC) and poisons the handle: the job installs nothing, and the open
+/// replays the whole log, in which the delete never arrived.
+#[test]
+fn an_automatic_snapshot_of_a_poisoned_handle_is_not_installed() {
+    use walstore::vfs::{FaultKind, FaultVfs, Op};
+    let dir = tempdir();
+    let vfs = FaultVfs::new();
+    let mut o = Options::default();
+    o.set_durability(Durability::None)
+        .set_snapshot_threshold(4096);
+    let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
+    for id in 0..20u64 {
+        s.store(id, &payload(id, 0)).unwrap();
+    }
+    s.sync().unwrap();
+    vfs.hold_next_sync_until_writes(2);
+    vfs.fail_nth(Op::Write, 2, FaultKind::Errno(28));
+    s.store(100, &[7u8; 4096]).unwrap();
+    s.delete(3).unwrap();
+    // Write 2, the flush of the delete, fails and releases the job.
+    assert_eq!(s.sync().unwrap_err().kind(), ErrorKind::NoSpace);
+    common::wait_for("the automatic snapshot", || {
+        s.stats().auto_snapshot_failures == 1
+    });
+    let st = s.stats();
+    assert_eq!(st.auto_snapshots, 0);
+    let why = st.last_auto_snapshot_error.unwrap();
+    assert!(why.contains("poisoned"), "{why}");
+    drop(s);
+
+    let (with, without, _bare) = open_with_and_without_snapshot(dir.path(), &o);
+    assert_eq!(with.open_report().snapshot_used, None);
+    let mut want: Model = (0..20u64).map(|id| (id, payload(id, 0))).collect();
+    want.insert(100, vec![7u8; 4096]);
+    assert_matches(&with, &want, 0..200, "the store");
+    assert_matches(&without, &want, 0..200, "by a full replay");
+}

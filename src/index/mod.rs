@@ -148,7 +148,8 @@ impl Index {
     /// meanwhile, its entry is either still the one before them, or gone
     /// (a delete), or newer (left out here): each is what a snapshot at
     /// `position` may hold, since the replay after it applies those
-    /// records again, in order, on top.
+    /// records again, in order, on top. That needs them in the log: the
+    /// caller makes them durable before the snapshot is.
     pub fn entries_before(&self, position: u64) -> Vec<(u64, Entry)> {
         let mut all = Vec::with_capacity(self.len() + self.len() / 8);
         // Each shard is copied as it is (a memory copy, the only work done

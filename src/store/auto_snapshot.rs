@@ -1,9 +1,12 @@
 //! Snapshots in the background. The writer whose write crosses the
-//! snapshot threshold copies the index's slots (writers wait only for that
-//! memory copy);
-//! a thread then makes the log durable up to the snapshot's position,
-//! writes the snapshot and makes it current. A failure never fails the
-//! write that triggered it: it is counted, and its message kept, in stats.
+//! snapshot threshold only fixes the log position the snapshot covers. A
+//! thread then makes the log durable up to it, copies the index shard by
+//! shard while writers go on (keeping the entries before the position),
+//! makes durable whatever the copy may have met (`made_durable`), writes
+//! the snapshot and makes it current. Writers never wait for the copy (a
+//! shard's writers, at most for that shard's memory copy). A failure never
+//! fails the write that triggered it: it is counted, and its message kept,
+//! in stats.
 
 use super::background::Background;
 use super::logs::LogFile;
@@ -79,7 +82,8 @@ pub(crate) struct Job<V: Vfs> {
     pub(crate) log: Arc<LogFile<V::File>>,
     pub(crate) position: u64,
     pub(crate) last_seq: u64,
-    /// The log is not yet known durable up to the position.
+    /// Under `FLUSH` and `NONE`: the log is not yet known durable up to the
+    /// position, nor past it.
     pub(crate) sync_log: bool,
 }
 
@@ -96,17 +100,36 @@ impl<V: Vfs> Job<V> {
             // The snapshot lock keeps compactions out, so every entry the
             // copy meets is of this log.
             self.sync_log().and_then(|()| {
+                let entries = s.index.entries_before(self.position);
+                self.made_durable()?;
                 let snap = Snapshot {
                     log_id: self.log.log_id,
                     generation: self.log.generation,
                     position: self.position,
                     last_seq: self.last_seq,
-                    entries: s.index.entries_before(self.position),
+                    entries,
                 };
                 install(&s.vfs, &s.dir, &s.snapshot_position, &snap)
             })
         };
         s.auto.finish(r);
+    }
+
+    /// After the copy: makes durable every record whose change the copy may
+    /// have met. Under `FLUSH` and `NONE` the index changes before a record
+    /// is durable (under `NONE`, while it is still in the buffer), so the
+    /// copy may lack an id that a later delete, an overwrite or part of a
+    /// batch removed. Were the snapshot installed and those records lost in
+    /// a crash, the id's durable value before the position would be lost
+    /// with them. So the whole log written by now is made durable first,
+    /// and a poisoned handle installs nothing. Under `FSYNC` the index
+    /// holds only published records, which are durable.
+    fn made_durable(&self) -> Result<()> {
+        if self.sync_log {
+            self.store.sync()
+        } else {
+            self.store.poison.check()
+        }
     }
 
     fn sync_log(&self) -> Result<()> {

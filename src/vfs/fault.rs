@@ -315,7 +315,8 @@ impl FaultVfs {
     }
 
     /// The next `sync_data` waits until `writes` more writes have been
-    /// made (ten seconds at most) before it syncs: writers then certainly
+    /// made, to any file through this file system (ten seconds at most, and
+    /// a crash waits for it too) before it syncs: writers then certainly
     /// meet a sync in progress, as tests of group commit need, however
     /// fast the machine's fdatasync is.
     pub fn hold_next_sync_until_writes(&self, writes: u64) {
