@@ -548,3 +548,91 @@ fn an_automatic_snapshot_of_a_poisoned_handle_is_not_installed() {
     assert_matches(&with, &want, 0..200, "the store");
     assert_matches(&without, &want, 0..200, "by a full replay");
 }
+
+/// Random workloads under NONE and FLUSH with automatic snapshots every
+/// 2 KiB of log, cut by a simulated power loss at the end (perhaps in the
+/// middle of a snapshot). A snapshot never changes what an open finds: the
+/// open that may load one and a full replay of a copy without snapshot
+/// files agree on every id, and every id untouched since the last `sync`
+/// holds its value from then.
+#[test]
+fn automatic_snapshots_under_power_loss_never_change_what_an_open_finds() {
+    use std::collections::BTreeSet;
+    use walstore::vfs::FaultVfs;
+    use walstore::WriteBatch;
+    let mut snapshots_loaded = 0;
+    for seed in 1..=40u64 {
+        let d = if seed % 2 == 0 {
+            Durability::None
+        } else {
+            Durability::Flush
+        };
+        let dir = tempdir();
+        let vfs = FaultVfs::with_power_loss();
+        let mut o = Options::default();
+        o.set_durability(d).set_snapshot_threshold(2048);
+        let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
+        let mut model = Model::new();
+        let mut synced = Model::new();
+        let mut touched = BTreeSet::new();
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for step in 0..400u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = (x >> 8) % 64;
+            match x % 20 {
+                0..=9 => {
+                    s.store(id, &payload(id, step)).unwrap();
+                    model.insert(id, payload(id, step));
+                    touched.insert(id);
+                }
+                10..=12 if model.contains_key(&id) => {
+                    s.delete(id).unwrap();
+                    model.remove(&id);
+                    touched.insert(id);
+                }
+                13..=15 => {
+                    let other = (id + 17) % 64;
+                    let mut b = WriteBatch::new();
+                    b.delete(other).store(id, &payload(id, step));
+                    s.write_batch(&b).unwrap();
+                    model.remove(&other);
+                    model.insert(id, payload(id, step));
+                    touched.extend([id, other]);
+                }
+                16 => {
+                    let hi = (id + 4).min(63);
+                    s.delete_range(id, hi).unwrap();
+                    for k in id..=hi {
+                        model.remove(&k);
+                        touched.insert(k);
+                    }
+                }
+                _ => {
+                    s.sync().unwrap();
+                    synced = model.clone();
+                    touched.clear();
+                }
+            }
+        }
+        vfs.power_loss(seed);
+        drop(s);
+
+        let (with, without, _bare) = open_with_and_without_snapshot(dir.path(), &o);
+        snapshots_loaded += u32::from(with.open_report().snapshot_used.is_some());
+        for id in 0..64u64 {
+            let a = with.retrieve(id).ok();
+            assert_eq!(a, without.retrieve(id).ok(), "seed {seed} {d:?}: id {id}");
+            if !touched.contains(&id) {
+                assert_eq!(a.as_ref(), synced.get(&id), "seed {seed} {d:?}: id {id}");
+            }
+        }
+    }
+    // The check means something only if snapshots were loaded.
+    assert!(
+        snapshots_loaded >= 20,
+        "{snapshots_loaded} of 40 opens used a snapshot"
+    );
+    println!("{snapshots_loaded} of 40 opens loaded an automatic snapshot");
+}
