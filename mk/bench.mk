@@ -8,7 +8,7 @@
 #                     one write(2) per store) and DISK-CEIL (the disk's
 #                     durable bandwidth: pwrite of 1 MiB + fdatasync,
 #                     appending and overwriting), 3 rounds of all but LOAD
-#                     and W5, a sync before each run (6.5 minutes here);
+#                     and W5, a sync before each run (6.5-8.5 minutes here);
 #                     installs the peers' -dev packages with apt-get when
 #                     missing (as root; otherwise SKIP per engine); writes
 #                     build/bench/results-<date>.{tsv,md,png} and, at the
