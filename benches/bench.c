@@ -233,32 +233,62 @@ static void appendf(char *buf, size_t cap, const char *fmt, double v) {
 
 /* ------------------------------------------- single puts (W1, W3, W6) */
 
-/* n puts of len bytes each, ids key_of(first..first+n-1). */
-static uint64_t run_puts(eng *e, uint64_t n, size_t len, lat_t *lat) {
+/* What one timed store needs: the engine (or, for W1-CEIL, the file) and
+ * the record length. */
+typedef struct {
+    eng *e;
+    int fd;
+    size_t len;
+} put_ctx;
+
+/* Builds record i into buf (untimed); stores it (timed). */
+typedef void (*fill_fn)(const put_ctx *c, uint64_t i, uint8_t *buf);
+typedef void (*put_fn)(const put_ctx *c, uint64_t i, const uint8_t *buf);
+
+/* n stores of c->len bytes each, records 0..n-1. Records are built between
+ * timed regions; above 65536 operations in chunks of CHUNK, each chunk
+ * timed as a whole, and every SAMPLE_EVERY-th store timed alone for the
+ * percentiles; otherwise every store alone. Every workload of single
+ * stores, and the ceiling, is timed by this one loop (an indirect call per
+ * store costs all of them the same, about a nanosecond). */
+static uint64_t run_timed(const put_ctx *c, uint64_t n, fill_fn fill, put_fn put, lat_t *lat) {
     int chunked = n > 65536;
     size_t per = chunked ? CHUNK : 1;
-    uint8_t *vals = xmalloc(per * len);
+    uint8_t *bufs = xmalloc(per * c->len);
     uint64_t total = 0;
     for (uint64_t i = 0; i < n; i += per) {
         size_t m = (size_t)(n - i < per ? n - i : per);
-        for (size_t j = 0; j < m; j++) value_fill(key_of(i + j), vals + j * len, len);
+        for (size_t j = 0; j < m; j++) fill(c, i + j, bufs + j * c->len);
         uint64_t t0 = now_ns();
         for (size_t j = 0; j < m; j++) {
-            uint64_t id = key_of(i + j);
             if (chunked && (i + j) % SAMPLE_EVERY == 0) {
                 uint64_t a = now_ns();
-                if (eng_put(e, id, vals + j * len, len) != 0) die("put failed");
+                put(c, i + j, bufs + j * c->len);
                 lat_add(lat, now_ns() - a);
-            } else if (eng_put(e, id, vals + j * len, len) != 0) {
-                die("put failed");
+            } else {
+                put(c, i + j, bufs + j * c->len);
             }
         }
         uint64_t dt = now_ns() - t0;
         total += dt;
         if (!chunked) lat_add(lat, dt);
     }
-    free(vals);
+    free(bufs);
     return total;
+}
+
+static void fill_value(const put_ctx *c, uint64_t i, uint8_t *buf) {
+    value_fill(key_of(i), buf, c->len);
+}
+
+static void put_value(const put_ctx *c, uint64_t i, const uint8_t *buf) {
+    if (eng_put(c->e, key_of(i), buf, c->len) != 0) die("put failed");
+}
+
+/* n puts of len bytes each, ids key_of(0..n-1). */
+static uint64_t run_puts(eng *e, uint64_t n, size_t len, lat_t *lat) {
+    put_ctx c = {e, -1, len};
+    return run_timed(&c, n, fill_value, put_value, lat);
 }
 
 static void verify_some(eng *e, uint64_t n, size_t len) {
@@ -298,7 +328,8 @@ static void w_puts(const char *dir, const char *name, int durability, uint64_t n
 /* Record i of W1-CEIL, as walstore would lay it out: a REC_HEADER-byte
  * header (here the id, the payload length and the sequence number; the
  * rest zero) and then W1's SMALL_VAL-byte payload for that id. */
-static void ceil_record(uint64_t i, uint8_t *rec) {
+static void ceil_record(const put_ctx *c, uint64_t i, uint8_t *rec) {
+    (void)c;
     uint64_t id = key_of(i);
     uint32_t len = SMALL_VAL;
     memset(rec, 0, REC_HEADER);
@@ -308,44 +339,14 @@ static void ceil_record(uint64_t i, uint8_t *rec) {
     value_fill(id, rec + REC_HEADER, SMALL_VAL);
 }
 
-static void pwrite_or_die(int fd, const uint8_t *rec, uint64_t i) {
-    ssize_t w = pwrite(fd, rec, CEIL_REC, (off_t)(i * CEIL_REC));
+/* Record i at its place in the file: one pwrite(2), nothing else. */
+static void pwrite_or_die(const put_ctx *c, uint64_t i, const uint8_t *rec) {
+    ssize_t w = pwrite(c->fd, rec, CEIL_REC, (off_t)(i * CEIL_REC));
     if (w != (ssize_t)CEIL_REC) {
         fprintf(stderr, "bench-%s: W1-CEIL: pwrite of record %llu: %s\n", eng_name(),
                 (unsigned long long)i, w < 0 ? strerror(errno) : "short write");
         exit(1);
     }
-}
-
-/* n pwrites of one CEIL_REC-byte record each at increasing offsets: the
- * ceiling of one write system call per store. Timed exactly like run_puts:
- * records are built between timed regions; above 65536 operations in
- * chunks of CHUNK, each chunk timed as a whole, and every SAMPLE_EVERY-th
- * write timed alone for the percentiles; otherwise every write alone. */
-static uint64_t run_pwrites(int fd, uint64_t n, lat_t *lat) {
-    int chunked = n > 65536;
-    size_t per = chunked ? CHUNK : 1;
-    uint8_t *recs = xmalloc(per * CEIL_REC);
-    uint64_t total = 0;
-    for (uint64_t i = 0; i < n; i += per) {
-        size_t m = (size_t)(n - i < per ? n - i : per);
-        for (size_t j = 0; j < m; j++) ceil_record(i + j, recs + j * CEIL_REC);
-        uint64_t t0 = now_ns();
-        for (size_t j = 0; j < m; j++) {
-            if (chunked && (i + j) % SAMPLE_EVERY == 0) {
-                uint64_t a = now_ns();
-                pwrite_or_die(fd, recs + j * CEIL_REC, i + j);
-                lat_add(lat, now_ns() - a);
-            } else {
-                pwrite_or_die(fd, recs + j * CEIL_REC, i + j);
-            }
-        }
-        uint64_t dt = now_ns() - t0;
-        total += dt;
-        if (!chunked) lat_add(lat, dt);
-    }
-    free(recs);
-    return total;
 }
 
 /* W1-CEIL: W1's stores as bare pwrites into a fresh DIR/ceiling.dat, no
@@ -364,7 +365,8 @@ static void w1_ceil(const char *dir) {
     }
     lat_t lat;
     lat_init(&lat, n > 65536 ? n / SAMPLE_EVERY + 1 : n);
-    uint64_t ns = run_pwrites(fd, n, &lat);
+    put_ctx c = {NULL, fd, CEIL_REC};
+    uint64_t ns = run_timed(&c, n, ceil_record, pwrite_or_die, &lat);
     /* Untimed checks: the file size, and three records read back. */
     struct stat st;
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != n * CEIL_REC)
@@ -372,7 +374,7 @@ static void w1_ceil(const char *dir) {
     uint8_t got[CEIL_REC], want[CEIL_REC];
     uint64_t probes[3] = {0, n / 2, n - 1};
     for (int k = 0; k < 3; k++) {
-        ceil_record(probes[k], want);
+        ceil_record(&c, probes[k], want);
         if (pread(fd, got, CEIL_REC, (off_t)(probes[k] * CEIL_REC)) != (ssize_t)CEIL_REC ||
             memcmp(got, want, CEIL_REC) != 0)
             die("W1-CEIL: a record does not read back");

@@ -465,6 +465,34 @@ fn open_with_and_without_snapshot(dir: &Path, o: &Options) -> (Store, Store, tem
     (with, without, bare)
 }
 
+/// What `none_store_of_20_synced_ids` holds, plus id 100: 4 KiB of 7s.
+fn twenty_ids_and_a_big_one() -> Model {
+    let mut m: Model = (0..20u64).map(|id| (id, payload(id, 0))).collect();
+    m.insert(100, vec![7u8; 4096]);
+    m
+}
+
+/// A NONE store on a fault-injecting file system, with automatic snapshots
+/// every 4 KiB of log, holding ids 0..20 (`payload(id, 0)`), all durable.
+fn none_store_of_20_synced_ids(
+    dir: &Path,
+) -> (
+    walstore::vfs::FaultVfs,
+    Options,
+    Store<walstore::vfs::FaultVfs>,
+) {
+    let vfs = walstore::vfs::FaultVfs::new();
+    let mut o = Options::default();
+    o.set_durability(Durability::None)
+        .set_snapshot_threshold(4096);
+    let s = Store::open_with_vfs(vfs.clone(), dir, &o).unwrap();
+    for id in 0..20u64 {
+        s.store(id, &payload(id, 0)).unwrap();
+    }
+    s.sync().unwrap();
+    (vfs, o, s)
+}
+
 /// Under NONE, an automatic snapshot's copy meets a delete still in the
 /// write buffer. The snapshot (without the id) must not outlive the delete:
 /// the job makes the whole log durable after its copy, so a process crash
@@ -472,18 +500,10 @@ fn open_with_and_without_snapshot(dir: &Path, o: &Options) -> (Store, Store, tem
 /// full replay.
 #[test]
 fn an_automatic_snapshot_makes_durable_what_its_copy_met_before_a_crash() {
-    use walstore::vfs::{CrashPolicy, FaultVfs, OpenMode, Vfs, VfsFile};
+    use walstore::vfs::{CrashPolicy, OpenMode, Vfs, VfsFile};
     let dir = tempdir();
     let side = tempdir();
-    let vfs = FaultVfs::new();
-    let mut o = Options::default();
-    o.set_durability(Durability::None)
-        .set_snapshot_threshold(4096);
-    let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
-    for id in 0..20u64 {
-        s.store(id, &payload(id, 0)).unwrap();
-    }
-    s.sync().unwrap();
+    let (vfs, o, s) = none_store_of_20_synced_ids(dir.path());
     // The job's first log sync waits for 2 writes: the buffer flush of the
     // write that starts it, and a write to another file made once the
     // delete sits in the buffer. The copy that follows meets the delete.
@@ -503,8 +523,7 @@ fn an_automatic_snapshot_makes_durable_what_its_copy_met_before_a_crash() {
     let (with, without, _bare) = open_with_and_without_snapshot(dir.path(), &o);
     assert_eq!(with.open_report().snapshot_used, Some(position));
     assert_eq!(with.open_report().records_replayed, 1, "the delete");
-    let mut want: Model = (0..20u64).map(|id| (id, payload(id, 0))).collect();
-    want.insert(100, vec![7u8; 4096]);
+    let mut want = twenty_ids_and_a_big_one();
     want.remove(&3);
     assert_matches(&with, &want, 0..200, "with the snapshot");
     assert_matches(&without, &want, 0..200, "by a full replay");
@@ -515,17 +534,9 @@ fn an_automatic_snapshot_makes_durable_what_its_copy_met_before_a_crash() {
 /// replays the whole log, in which the delete never arrived.
 #[test]
 fn an_automatic_snapshot_of_a_poisoned_handle_is_not_installed() {
-    use walstore::vfs::{FaultKind, FaultVfs, Op};
+    use walstore::vfs::{FaultKind, Op};
     let dir = tempdir();
-    let vfs = FaultVfs::new();
-    let mut o = Options::default();
-    o.set_durability(Durability::None)
-        .set_snapshot_threshold(4096);
-    let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
-    for id in 0..20u64 {
-        s.store(id, &payload(id, 0)).unwrap();
-    }
-    s.sync().unwrap();
+    let (vfs, o, s) = none_store_of_20_synced_ids(dir.path());
     vfs.hold_next_sync_until_writes(2);
     vfs.fail_nth(Op::Write, 2, FaultKind::Errno(28));
     s.store(100, &[7u8; 4096]).unwrap();
@@ -543,8 +554,7 @@ fn an_automatic_snapshot_of_a_poisoned_handle_is_not_installed() {
 
     let (with, without, _bare) = open_with_and_without_snapshot(dir.path(), &o);
     assert_eq!(with.open_report().snapshot_used, None);
-    let mut want: Model = (0..20u64).map(|id| (id, payload(id, 0))).collect();
-    want.insert(100, vec![7u8; 4096]);
+    let want = twenty_ids_and_a_big_one();
     assert_matches(&with, &want, 0..200, "the store");
     assert_matches(&without, &want, 0..200, "by a full replay");
 }

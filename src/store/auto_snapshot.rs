@@ -23,29 +23,6 @@ use std::sync::Arc;
 /// Automatic snapshots: one background job at a time.
 pub(crate) type AutoSnapshots = Background;
 
-/// A snapshot whose entries are still a copy of the index's slots: what
-/// is taken while writers wait (a memory copy), turned into the
-/// snapshot's entry list once they no longer do.
-pub(crate) struct Frozen {
-    pub(crate) log_id: u64,
-    pub(crate) generation: u64,
-    pub(crate) position: u64,
-    pub(crate) last_seq: u64,
-    pub(crate) index: crate::index::Frozen,
-}
-
-impl Frozen {
-    pub(crate) fn thaw(self) -> Snapshot {
-        Snapshot {
-            log_id: self.log_id,
-            generation: self.generation,
-            position: self.position,
-            last_seq: self.last_seq,
-            entries: self.index.entries(),
-        }
-    }
-}
-
 /// Writes `snap` durably, makes it the current snapshot and removes the one
 /// it replaces. The caller holds the store's snapshot lock. Returns the
 /// current snapshot position.

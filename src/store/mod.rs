@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::format::{encode_record, RecordType, RECORD_HEADER_LEN};
 use crate::index::{Entry, Index};
 use crate::log::{Appender, GroupCommit, IndexOp, Poison};
+use crate::snapshot::Snapshot;
 use crate::vfs::{StdVfs, Vfs};
 use logs::{LogFile, LogSet};
 use parking_lot::{Mutex, RwLock};
@@ -231,7 +232,7 @@ impl<V: Vfs> Store<V> {
         let _one_at_a_time = self.snapshot_lock.lock();
         // Most of the log becomes durable here, without holding writers up.
         self.sync()?;
-        let snap = {
+        let (log, position, last_seq, copy) = {
             let mut ap = self.appender.lock();
             let log = self.current();
             // Records written since: flush and sync them too (under the
@@ -239,30 +240,19 @@ impl<V: Vfs> Store<V> {
             // group commit publishes without taking this lock).
             self.flush_buffer(&mut ap, &log)?;
             self.wait_durable(&log, ap.end)?;
-            self.snapshot_of(&log, ap.end, ap.next_seq - 1)
-        }
-        .thaw();
-        auto_snapshot::install(&self.vfs, &self.dir, &self.snapshot_position, &snap)?;
-        Ok(snap.position)
-    }
-
-    /// The snapshot of the index as it is, which the caller keeps at
-    /// `position` by holding the append lock (and, under Fsync, the group
-    /// commit's). Only the copy of the index is made here: its entry list
-    /// is made after the locks are released (`thaw`).
-    fn snapshot_of(
-        &self,
-        log: &LogFile<V::File>,
-        position: u64,
-        last_seq: u64,
-    ) -> auto_snapshot::Frozen {
-        auto_snapshot::Frozen {
+            (log, ap.end, ap.next_seq - 1, self.index.freeze())
+        };
+        // The entry list is made once writers no longer wait.
+        let snap = Snapshot {
             log_id: log.log_id,
             generation: log.generation,
             position,
             last_seq,
-            index: self.index.freeze(),
-        }
+            entries: copy.entries(),
+        };
+        drop(copy);
+        auto_snapshot::install(&self.vfs, &self.dir, &self.snapshot_position, &snap)?;
+        Ok(snap.position)
     }
 
     /// Starts a background snapshot when the log has grown past the
