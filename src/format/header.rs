@@ -147,10 +147,12 @@ impl std::fmt::Display for HeaderError {
     }
 }
 
+#[inline]
 pub(crate) fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes(b.try_into().unwrap())
 }
 
+#[inline]
 pub(crate) fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(b.try_into().unwrap())
 }

@@ -11,7 +11,7 @@
 mod table;
 
 pub use table::Entry;
-use table::{capacity_for, mix, Table, GROW_DEN, GROW_NUM};
+use table::{capacity_for, mix, Run, Table, GROW_DEN, GROW_NUM};
 
 use parking_lot::{RwLock, RwLockWriteGuard};
 
@@ -123,7 +123,9 @@ impl Index {
     }
 
     /// The sum of the payload lengths of every entry, without copying the
-    /// entries out as `entries` does.
+    /// entries out as `entries` does. (Open keeps the sum as it fills the
+    /// index; this checks it.)
+    #[cfg(any(test, debug_assertions))]
     pub fn payload_bytes(&self) -> u64 {
         self.shards
             .iter()
@@ -142,7 +144,8 @@ impl Index {
         self.freeze().entries()
     }
 
-    /// The entries of records before `position`, for a snapshot at that
+    /// The entries of records before `position`, in fill order
+    /// ([`sort_for_fill`]), for a snapshot at that
     /// position taken while writers go on: shard by shard, each under its
     /// read lock only. Where records at or past `position` changed an id
     /// meanwhile, its entry is either still the one before them, or gone
@@ -158,7 +161,7 @@ impl Index {
         let mut copy = Table::with_touched_room(largest.unwrap_or(0));
         for s in self.shards.iter() {
             copy.copy_from(&s.read());
-            all.extend(copy.iter().filter(|(_, e)| e.offset < position));
+            copy.extend_in_hash_order(&mut all, |e| e.offset < position);
         }
         all
     }
@@ -193,6 +196,16 @@ impl Index {
     pub fn exclusive(&mut self) -> Locked<'_> {
         Locked {
             shards: self.shards.iter_mut().map(|s| s.get_mut()).collect(),
+        }
+    }
+
+    /// The index through an exclusive borrow, for filling it from entries
+    /// in fill order (see `sort_for_fill`): each shard places its ids
+    /// without probing while they come in that order.
+    pub fn filler(&mut self) -> Filler<'_> {
+        Filler {
+            shards: self.shards.iter_mut().map(|s| s.get_mut()).collect(),
+            runs: std::array::from_fn(|_| Run::default()),
         }
     }
 
@@ -231,6 +244,61 @@ impl Frozen {
             all.extend(t.iter());
         }
         all
+    }
+
+    /// Every (id, entry), in fill order ([`sort_for_fill`]): for a
+    /// snapshot.
+    pub fn entries_in_fill_order(&self) -> Vec<(u64, Entry)> {
+        let mut all = Vec::with_capacity(self.len());
+        for t in &self.tables {
+            t.extend_in_hash_order(&mut all, |_| true);
+        }
+        all
+    }
+}
+
+/// The sort key of fill order: by shard, then by hash within a shard, the
+/// order in which `Filler` fills an empty index fastest. Snapshots are
+/// written in it ([`Index::entries_before`], [`Frozen::entries_in_fill_order`]).
+fn fill_key(id: u64) -> u64 {
+    // The shard is the hash's low bits: rotated to the top, they sort
+    // first, and the rest of the hash keeps its order below them.
+    mix(id).rotate_right(SHARD_BITS)
+}
+
+/// Sorts entries into fill order.
+#[cfg(test)]
+pub fn sort_for_fill(entries: &mut [(u64, Entry)]) {
+    entries.sort_unstable_by_key(|&(id, _)| fill_key(id));
+}
+
+/// Whether entries are in fill order.
+pub fn in_fill_order(entries: &[(u64, Entry)]) -> bool {
+    entries.is_sorted_by_key(|&(id, _)| fill_key(id))
+}
+
+/// An index being filled ([`Index::filler`]) from entries in fill order.
+/// Entries in any other order are placed correctly too, as ordinary
+/// inserts, from the first one out of order in their shard.
+pub struct Filler<'a> {
+    shards: Vec<&'a mut Table>,
+    runs: [Run; SHARDS],
+}
+
+impl Filler<'_> {
+    /// Inserts `id`; a repeated id replaces the earlier entry, which is
+    /// returned.
+    #[inline]
+    pub fn insert(&mut self, id: u64, e: Entry) -> Option<Entry> {
+        let h = mix(id);
+        let i = h as usize & (SHARDS - 1);
+        self.shards[i].insert_in_order(&mut self.runs[i], h, id, e)
+    }
+
+    /// How many entries came after their shard's run of entries in fill
+    /// order ended (and were placed by ordinary inserts).
+    pub fn out_of_order(&self) -> u64 {
+        self.runs.iter().map(Run::after).sum()
     }
 }
 

@@ -79,13 +79,13 @@ impl<V: Vfs> Job<V> {
             self.sync_log().and_then(|()| {
                 let entries = s.index.entries_before(self.position);
                 self.made_durable()?;
-                let snap = Snapshot {
-                    log_id: self.log.log_id,
-                    generation: self.log.generation,
-                    position: self.position,
-                    last_seq: self.last_seq,
+                let snap = Snapshot::new(
+                    self.log.log_id,
+                    self.log.generation,
+                    self.position,
+                    self.last_seq,
                     entries,
-                };
+                );
                 install(&s.vfs, &s.dir, &s.snapshot_position, &snap)
             })
         };

@@ -243,13 +243,13 @@ impl<V: Vfs> Store<V> {
             (log, ap.end, ap.next_seq - 1, self.index.freeze())
         };
         // The entry list is made once writers no longer wait.
-        let snap = Snapshot {
-            log_id: log.log_id,
-            generation: log.generation,
+        let snap = Snapshot::new(
+            log.log_id,
+            log.generation,
             position,
             last_seq,
-            entries: copy.entries(),
-        };
+            copy.entries_in_fill_order(),
+        );
         drop(copy);
         auto_snapshot::install(&self.vfs, &self.dir, &self.snapshot_position, &snap)?;
         Ok(snap.position)

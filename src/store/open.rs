@@ -95,6 +95,9 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
 
     let mut file_len = file_len(&file, &log_path)?;
     let mut index = Index::for_log_len(file_len);
+    // The live payload bytes, kept as the index fills: summing them over
+    // the index afterwards took a tenth of an open from a snapshot.
+    let mut live = 0u64;
     let (end, next_seq, log_id, folded_seq) = match header {
         // A read-only open of a log still being created: an empty store.
         None => (file_len, 1, 0, 0),
@@ -110,6 +113,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
             )? {
                 Some(snap) => {
                     index = snap.index;
+                    live = snap.payload_bytes;
                     ReplayStart {
                         offset: snap.position,
                         last_seq: snap.last_seq,
@@ -125,7 +129,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 &h,
                 start,
                 opts.recovery(),
-                |op| apply(&mut fill, generation, op),
+                |op| apply(&mut fill, generation, op, &mut live),
             )?;
             drop(fill);
             // walstore numbers from 1, one per record: a number near the top
@@ -210,6 +214,8 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         // Replay accepted (and the tail cut kept) exactly `end` bytes.
         map: LogMap::new(end),
     };
+    #[cfg(debug_assertions)]
+    assert_eq!(live, index.payload_bytes());
     Ok(Store::from_shared(Shared {
         vfs,
         logs: RwLock::new(Arc::new(LogSet::new(log))),
@@ -218,7 +224,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         snapshot_lock: Arc::new(Mutex::new(())),
         auto: Arc::default(),
         auto_compact: AutoCompactions::default(),
-        live_bytes: AtomicU64::new(index.payload_bytes()),
+        live_bytes: AtomicU64::new(live),
         dir: dir.to_owned(),
         index,
         appender: Mutex::new(Appender::new(end, next_seq, opts.write_buffer())),
@@ -285,36 +291,30 @@ fn pick_snapshot<V: Vfs>(
     Ok(chosen)
 }
 
-fn apply(index: &mut Locked<'_>, generation: u64, op: ReplayOp) {
+/// Applies one replayed record to the index, and its change to the live
+/// payload bytes to `live`.
+fn apply(index: &mut Locked<'_>, generation: u64, op: ReplayOp, live: &mut u64) {
     let odd_gen = generation & 1 == 1;
-    match op {
-        ReplayOp::Put { id, offset, len } => {
-            index.insert(
-                id,
-                Entry {
-                    offset,
-                    len,
-                    damaged: false,
-                    odd_gen,
-                },
-            );
-        }
+    let gone = |e: Option<Entry>| e.map_or(0, |e| u64::from(e.len));
+    let (id, offset, len, damaged) = match op {
+        ReplayOp::Put { id, offset, len } => (id, offset, len, false),
+        ReplayOp::Damaged { id, offset, len } => (id, offset, len, true),
         ReplayOp::Delete { id } => {
-            index.remove(id);
+            *live -= gone(index.remove(id));
+            return;
         }
-        ReplayOp::DeleteRange { lo, hi } => index.remove_range(lo, hi, drop),
-        ReplayOp::Damaged { id, offset, len } => {
-            index.insert(
-                id,
-                Entry {
-                    offset,
-                    len,
-                    damaged: true,
-                    odd_gen,
-                },
-            );
+        ReplayOp::DeleteRange { lo, hi } => {
+            index.remove_range(lo, hi, |e| *live -= u64::from(e.len));
+            return;
         }
-    }
+    };
+    let e = Entry {
+        offset,
+        len,
+        damaged,
+        odd_gen,
+    };
+    *live = *live + u64::from(len) - gone(index.insert(id, e));
 }
 
 /// Removes what an interrupted compaction leaves: an unfinished next

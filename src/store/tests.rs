@@ -596,3 +596,44 @@ fn damage_followed_only_by_a_torn_batch_is_one_torn_tail() {
         );
     }
 }
+
+/// Explicit and automatic snapshots list their entries in fill order, so
+/// that an open fills the index from them without probing.
+#[test]
+fn snapshots_are_written_in_fill_order() {
+    let t = dir();
+    let mut o = opts(Durability::Flush);
+    o.set_snapshot_threshold(400_000);
+    let s = Store::open(t.path(), &o).unwrap();
+    let log_id = s.current().log_id;
+    let in_fill_order = |position: u64| {
+        let path = t
+            .path()
+            .join(crate::format::names::snapshot_file_name(1, position));
+        let vfs = crate::vfs::StdVfs;
+        let snap = crate::snapshot::load(&vfs, &path, log_id, 1, 64, position).unwrap();
+        (
+            snap.entries.len(),
+            crate::index::in_fill_order(&snap.entries),
+        )
+    };
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    // 5,000 stores of 100 bytes at random ids, 132 log bytes each: the
+    // one that passes 400,000 bytes starts an automatic snapshot.
+    for n in 0..5000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.store(x, &[1; 100]).unwrap();
+        if n == 3100 {
+            wait_for(|| s.stats().auto_snapshots == 1);
+            let auto = s.snapshot_position();
+            assert_eq!(auto, 64 + 3031 * 132);
+            assert_eq!(in_fill_order(auto), (3031, true));
+        }
+    }
+    let explicit = s.snapshot().unwrap();
+    assert_eq!(explicit, 64 + 5000 * 132);
+    assert_eq!(in_fill_order(explicit), (5000, true));
+    s.close().unwrap();
+}
