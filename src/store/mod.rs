@@ -385,6 +385,8 @@ impl<V: Vfs> Store<V> {
         encode: impl FnOnce(&mut Appender, &LogFile<V::File>, &Index) -> Result<Vec<IndexOp>>,
     ) -> Result<u64> {
         self.check_writable(what)?;
+        let durable = self.opts.durability() == Durability::Fsync;
+        let _writer = durable.then(|| self.commit.writer());
         let mut ap = self.appender.lock();
         self.poison.check()?;
         // Stable while the append lock is held: only a compaction, holding
@@ -401,7 +403,7 @@ impl<V: Vfs> Store<V> {
         // Under Fsync the changes are queued before `written` moves past
         // them: a sync leader that sees the new `written` must also find
         // them in the queue, or it would mark them durable unpublished.
-        let unqueued = if self.opts.durability() == Durability::Fsync {
+        let unqueued = if durable {
             self.commit.enqueue(end, ap.next_seq - 1, ops);
             None
         } else {
