@@ -829,4 +829,100 @@ mod tests {
             assert_eq!(get(&t, id).map(|e| e.len), Some(1));
         }
     }
+
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// Probe runs, length, one slot per id, every lookup, and the entries
+    /// in hash order, with and without a filter.
+    fn check_against(t: &Table, m: &HashMap<u64, Entry>) {
+        check_probe_runs(t);
+        assert_eq!(t.len(), m.len());
+        let mut seen = std::collections::HashSet::new();
+        for (id, _) in t.iter() {
+            assert!(seen.insert(id), "id {id} in two slots");
+        }
+        for (&id, &v) in m {
+            assert_eq!(get(t, id), Some(v), "id {id}");
+        }
+        let mut want: Vec<_> = m.iter().map(|(&id, &v)| (id, v)).collect();
+        want.sort_unstable_by_key(|p| mix(p.0));
+        let mut out = vec![(1, e(1, 1))];
+        t.extend_in_hash_order(&mut out, |_| true);
+        out.remove(0);
+        assert_eq!(out, want);
+        let odd = |e: &Entry| e.offset % 2 == 1;
+        let mut out = Vec::new();
+        t.extend_in_hash_order(&mut out, odd);
+        want.retain(|p| odd(&p.1));
+        assert_eq!(out, want);
+    }
+
+    /// Small tables of every capacity, empty, filled or emptied first, take
+    /// runs in order with a swap or a repeat, then removals and ordinary
+    /// inserts: each step leaves a table that a map agrees with, whose
+    /// entries come out in hash order.
+    #[test]
+    fn in_order_fills_survive_any_input_and_later_changes() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for round in 0..20_000u64 {
+            let cap = (xorshift(&mut x) % 48) as usize;
+            let n = (xorshift(&mut x) % 60) as usize;
+            let key_space = 1 + xorshift(&mut x) % 80;
+            let mut t = Table::with_slots(cap);
+            let mut m = HashMap::new();
+            // Sometimes a table not empty at the start, or emptied again.
+            let pre = xorshift(&mut x) % 4;
+            for _ in 0..pre {
+                let id = xorshift(&mut x) % key_space;
+                let v = e(xorshift(&mut x) % 1000, 1);
+                ins(&mut t, id, v);
+                m.insert(id, v);
+            }
+            if xorshift(&mut x) % 3 == 0 {
+                for id in m.keys().copied().collect::<Vec<_>>() {
+                    rem(&mut t, id);
+                }
+                m.clear();
+            }
+            let mut ids: Vec<u64> = (0..n).map(|_| xorshift(&mut x) % key_space).collect();
+            ids.sort_unstable_by_key(|&id| mix(id));
+            // Anomalies: a swap, a repeat, or none.
+            match round % 4 {
+                0 if n > 1 => {
+                    let a = (xorshift(&mut x) as usize) % n;
+                    let b = (xorshift(&mut x) as usize) % n;
+                    ids.swap(a, b);
+                }
+                1 if n > 0 => {
+                    let a = (xorshift(&mut x) as usize) % n;
+                    ids.insert(a, ids[(xorshift(&mut x) as usize) % n]);
+                }
+                _ => {}
+            }
+            let mut run = Run::default();
+            for &id in &ids {
+                let v = e(xorshift(&mut x) % 1000, (id % 7) as u32);
+                let old = t.insert_in_order(&mut run, mix(id), id, v);
+                assert_eq!(old, m.insert(id, v));
+            }
+            check_against(&t, &m);
+            // The table stays usable: removals, then more inserts.
+            for _ in 0..(n / 2) {
+                let id = xorshift(&mut x) % key_space;
+                assert_eq!(rem(&mut t, id), m.remove(&id));
+            }
+            check_against(&t, &m);
+            for _ in 0..(n / 2) {
+                let id = xorshift(&mut x) % key_space;
+                let v = e(xorshift(&mut x) % 1000, 3);
+                assert_eq!(ins(&mut t, id, v), m.insert(id, v));
+            }
+            check_against(&t, &m);
+        }
+    }
 }

@@ -319,6 +319,27 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_id_keeps_its_last_entry_and_its_bytes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = snap(3, 0);
+        let e = |offset, len| Entry {
+            offset,
+            len,
+            damaged: false,
+            odd_gen: true,
+        };
+        s.entries = vec![(5, e(64, 10)), (6, e(200, 20)), (5, e(300, 3))];
+        let path = write(&StdVfs, dir.path(), &s).unwrap();
+        let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
+        assert_eq!(l.payload_bytes, 23);
+        assert_eq!(l.index.len(), 2);
+        assert_eq!(
+            (l.index.get(5), l.index.get(6)),
+            (Some(e(300, 3)), Some(e(200, 20)))
+        );
+    }
+
+    #[test]
     fn load_index_refuses_what_load_refuses() {
         let dir = tempfile::tempdir().unwrap();
         let s = snap(3, 2 * CHUNK_ENTRIES as u64 + 5);

@@ -82,7 +82,7 @@ impl<V: Vfs> Store<V> {
             let mut ap = self.appender.lock();
             let log = self.current();
             self.flush_buffer(&mut ap, &log)?;
-            self.wait_durable(&log, ap.end)?;
+            self.wait_durable(&log, ap.end, false)?;
             let frozen = self.commit.quiesced(|_| self.index.freeze());
             (log, ap.end, ap.next_seq - 1, frozen)
         };
@@ -111,7 +111,7 @@ impl<V: Vfs> Store<V> {
                 self.flush_buffer(&mut ap, &old)?;
                 ap.end
             };
-            self.wait_durable(&old, end)?;
+            self.wait_durable(&old, end, false)?;
             out.copy_records(&old, from, end)?;
             Ok(end)
         })();
@@ -123,7 +123,7 @@ impl<V: Vfs> Store<V> {
         let mut ap = self.appender.lock();
         let switched = (|| {
             self.flush_buffer(&mut ap, &old)?;
-            self.wait_durable(&old, ap.end)?;
+            self.wait_durable(&old, ap.end, false)?;
             out.copy_records(&old, caught_up, ap.end)?;
             out.finish()?;
             self.check_rewrite(&out)

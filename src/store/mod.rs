@@ -219,7 +219,7 @@ impl<V: Vfs> Store<V> {
             self.flush_buffer(&mut ap, &log)?;
             (log, ap.end)
         };
-        self.wait_durable(&log, end)
+        self.wait_durable(&log, end, false)
     }
 
     /// Writes a snapshot of the index, so that the next open replays only
@@ -239,7 +239,7 @@ impl<V: Vfs> Store<V> {
             // append lock, so the index copy matches the position exactly;
             // group commit publishes without taking this lock).
             self.flush_buffer(&mut ap, &log)?;
-            self.wait_durable(&log, ap.end)?;
+            self.wait_durable(&log, ap.end, false)?;
             (log, ap.end, ap.next_seq - 1, self.index.freeze())
         };
         // The entry list is made once writers no longer wait.
@@ -386,7 +386,7 @@ impl<V: Vfs> Store<V> {
     ) -> Result<u64> {
         self.check_writable(what)?;
         let durable = self.opts.durability() == Durability::Fsync;
-        let _writer = durable.then(|| self.commit.writer());
+        let writer = durable.then(|| self.commit.writer());
         let mut ap = self.appender.lock();
         self.poison.check()?;
         // Stable while the append lock is held: only a compaction, holding
@@ -414,13 +414,16 @@ impl<V: Vfs> Store<V> {
         match unqueued {
             None => {
                 drop(ap);
-                self.wait_durable(&log, end)?;
+                self.wait_durable(&log, end, true)?;
             }
             Some(ops) => {
                 self.publish(&ops);
                 drop(ap);
             }
         }
+        // Done as a writer: what follows may take the append lock, and a
+        // sync leader must not wait for it.
+        drop(writer);
         self.maybe_auto_snapshot();
         self.maybe_auto_compact();
         Ok(seq)
@@ -451,9 +454,15 @@ impl<V: Vfs> Store<V> {
     /// Waits until `log` is durable up to `end` (immediately if a
     /// compaction has replaced it: a switch makes everything before it
     /// durable first).
-    fn wait_durable(&self, log: &LogFile<V::File>, end: u64) -> Result<()> {
+    ///
+    /// `gather`: the caller is a writer that holds no lock, so that if it
+    /// leads the sync it may first wait for writers under way (see
+    /// `GroupCommit::wait_durable`). A caller holding the append lock must
+    /// not: the writers it would wait for are waiting for that lock.
+    fn wait_durable(&self, log: &LogFile<V::File>, end: u64, gather: bool) -> Result<()> {
         self.commit.wait_durable(
             end,
+            gather,
             log.generation,
             &self.written,
             &log.file,

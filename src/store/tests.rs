@@ -637,3 +637,96 @@ fn snapshots_are_written_in_fill_order() {
     assert_eq!(in_fill_order(explicit), (5000, true));
     s.close().unwrap();
 }
+
+/// Every durable write call leaves the count of writers under way, which a
+/// sync leader waits for, as it found it: after success, after an error
+/// inside the append lock (a missing id), after a failed fdatasync, and on
+/// the poisoned handle after it.
+#[test]
+fn durable_writes_leave_no_writer_counted() {
+    let t = dir();
+    let vfs = FaultVfs::new();
+    let s = Store::open_with_vfs(vfs.clone(), t.path(), &opts(Durability::Fsync)).unwrap();
+    let counted = || s.commit.writers_under_way();
+    s.store(1, b"one").unwrap();
+    assert_eq!(counted(), 0);
+    assert_eq!(s.delete(2).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(counted(), 0);
+    vfs.fail_nth(Op::SyncData, 1, crate::vfs::FaultKind::Errno(libc::EIO));
+    assert_eq!(s.store(3, b"three").unwrap_err().kind(), ErrorKind::Io);
+    assert_eq!(counted(), 0);
+    assert_eq!(s.store(4, b"four").unwrap_err().kind(), ErrorKind::Poisoned);
+    assert_eq!(counted(), 0);
+}
+
+/// The live payload bytes an open keeps while it loads a snapshot and
+/// replays the log after it are those of the store before it closed, and
+/// of a model, under every durability level: stores, overwrites, deletes,
+/// range deletes and batches, before and after the snapshot.
+#[test]
+fn live_bytes_survive_a_snapshot_and_the_replay_after_it() {
+    use std::collections::BTreeMap;
+    for d in [Durability::Fsync, Durability::Flush, Durability::None] {
+        let t = dir();
+        let s = Store::open(t.path(), &opts(d)).unwrap();
+        let mut m: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        // Records written after the snapshot: each store, delete and range
+        // delete is one, a batch's three entries are three.
+        let mut after = 0u64;
+        for step in 0..3000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = x % 500;
+            let records = match step % 10 {
+                0..=5 => {
+                    let len = (x >> 20) as usize % 50;
+                    s.store(id, &vec![7u8; len]).unwrap();
+                    m.insert(id, len);
+                    1
+                }
+                6 | 7 => match m.remove(&id) {
+                    Some(_) => {
+                        s.delete(id).unwrap();
+                        1
+                    }
+                    None => {
+                        assert_eq!(s.delete(id).unwrap_err().kind(), ErrorKind::NotFound);
+                        0
+                    }
+                },
+                8 => {
+                    let hi = id + (x >> 40) % 30;
+                    s.delete_range(id, hi).unwrap();
+                    m.retain(|k, _| !(id..=hi).contains(k));
+                    1
+                }
+                _ => {
+                    let mut b = WriteBatch::new();
+                    b.store(id, b"abc").delete(id + 1).store(id + 2, b"");
+                    s.write_batch(&b).unwrap();
+                    m.insert(id, 3);
+                    m.remove(&(id + 1));
+                    m.insert(id + 2, 0);
+                    3
+                }
+            };
+            if step > 1500 {
+                after += records;
+            }
+            if step == 1500 {
+                s.snapshot().unwrap();
+            }
+        }
+        let want: u64 = m.values().map(|&l| l as u64).sum();
+        assert_eq!(s.stats().live_bytes, want, "{d:?} before close");
+        s.close().unwrap();
+        let s = Store::open(t.path(), &opts(d)).unwrap();
+        assert!(s.open_report().snapshot_used.is_some());
+        assert_eq!(s.open_report().records_replayed, after, "{d:?}");
+        assert_eq!(s.stats().live_bytes, want, "{d:?} after reopen");
+        assert_eq!(s.len(), m.len());
+        s.close().unwrap();
+    }
+}
