@@ -65,7 +65,7 @@ pub(crate) struct GroupCommit {
     cv: Condvar,
     /// Writers inside a durable write call ([`GroupCommit::writer`]).
     writers: AtomicUsize,
-    /// The most a leader waits for them: a quarter of the last sync's
+    /// The most a leader waits for them: half the last sync's
     /// time, at most `MAX_GATHER` (tests set a fixed one).
     gather_limit: Option<Duration>,
 }
@@ -118,7 +118,7 @@ impl GroupCommit {
     /// sync rather than wait through it and start another. Those writers
     /// are under way (about to take the append lock, or released by the
     /// last sync and about to return, perhaps to write again), so the wait
-    /// is short; it ends anyway after a quarter of the last sync's time. A
+    /// is short; it ends anyway after half the last sync's time. A
     /// lone writer never waits: it is the one writer, and its write is
     /// queued.
     ///
@@ -137,7 +137,7 @@ impl GroupCommit {
         }
         let limit = self
             .gather_limit
-            .unwrap_or_else(|| (st.last_sync / 4).min(MAX_GATHER));
+            .unwrap_or_else(|| (st.last_sync / 2).min(MAX_GATHER));
         let started = Instant::now();
         while under_way(st) && started.elapsed() < limit {
             MutexGuard::unlocked(st, std::thread::yield_now);
@@ -368,7 +368,7 @@ mod tests {
     #[test]
     fn the_gather_is_bounded_by_the_last_sync() {
         // The bound in use: nothing before the first sync has been timed,
-        // then a quarter of the last one, at most 200 us. A writer counted
+        // then half the last one, at most 200 us. A writer counted
         // that never queues costs each leader at most that.
         with_limit(None, |gc, write, vfs| {
             let started = Instant::now();
