@@ -517,9 +517,7 @@ mod tests {
         let mut m = HashMap::new();
         let mut x = seed;
         for step in 0..steps {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            xorshift(&mut x);
             let id = match x % 7 {
                 // Extreme ids now and then.
                 0 => u64::MAX - (x >> 60),
@@ -700,14 +698,7 @@ mod tests {
         );
         // Any order at all, with repeats, still makes a correct table.
         let mut x = 0x0123_4567_89ab_cdefu64;
-        let random: Vec<u64> = (0..20_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x % 15_000
-            })
-            .collect();
+        let random: Vec<u64> = (0..20_000).map(|_| xorshift(&mut x) % 15_000).collect();
         fill_in_order(capacity_for(15_000), &random);
     }
 
@@ -731,10 +722,7 @@ mod tests {
         for (cap, n, key_space) in [(0, 30_000, 40_000), (20_000, 17_000, 1 << 40), (16, 14, 20)] {
             let mut t = Table::with_slots(cap);
             for step in 0..n * 2 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let id = x % key_space;
+                let id = xorshift(&mut x) % key_space;
                 if step % 3 == 2 {
                     rem(&mut t, id);
                 } else if t.len() < n {
@@ -830,6 +818,7 @@ mod tests {
         }
     }
 
+    /// The next of a cheap, seeded pseudo-random sequence.
     fn xorshift(x: &mut u64) -> u64 {
         *x ^= *x << 13;
         *x ^= *x >> 7;

@@ -301,24 +301,39 @@ mod tests {
         })
     }
 
+    /// Writes `id` as a counted writer on another thread; once that writer
+    /// leads a sync, runs `meanwhile`. Returns what the writer saw
+    /// published.
+    fn leading(
+        gc: &GroupCommit,
+        write: &(dyn Fn(u64) -> Vec<u64> + Sync),
+        id: u64,
+        meanwhile: impl FnOnce(),
+    ) -> Vec<u64> {
+        std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                let _w = gc.writer();
+                write(id)
+            });
+            while !gc.state.lock().syncing {
+                std::thread::yield_now();
+            }
+            meanwhile();
+            t.join().unwrap()
+        })
+    }
+
     #[test]
     fn a_leader_waits_for_a_writer_under_way() {
         with_commit(|gc, write, vfs| {
             let second = gc.writer();
-            std::thread::scope(|s| {
-                let first = s.spawn(|| {
-                    let _w = gc.writer();
-                    write(1)
-                });
-                // The first writer leads a sync, and holds it for the second.
-                while !gc.state.lock().syncing {
-                    std::thread::yield_now();
-                }
+            // The first writer leads a sync, and holds it for the second.
+            let first = leading(gc, write, 1, || {
                 assert_eq!(vfs.count(Op::SyncData), 0);
                 assert_eq!(write(2), vec![1, 2]);
                 drop(second);
-                assert_eq!(first.join().unwrap(), vec![1, 2]);
             });
+            assert_eq!(first, vec![1, 2]);
             assert_eq!(vfs.count(Op::SyncData), 1);
         });
     }
@@ -333,17 +348,7 @@ mod tests {
             // A writer that leaves without writing (an error, say) ends
             // the wait for it.
             let leaving = gc.writer();
-            std::thread::scope(|s| {
-                let t = s.spawn(|| {
-                    let _w = gc.writer();
-                    write(2)
-                });
-                while !gc.state.lock().syncing {
-                    std::thread::yield_now();
-                }
-                drop(leaving);
-                assert_eq!(t.join().unwrap(), vec![1, 2]);
-            });
+            assert_eq!(leading(gc, write, 2, || drop(leaving)), vec![1, 2]);
             assert_eq!(vfs.count(Op::SyncData), 2);
             // Neither waited out the minute.
             assert!(started.elapsed() < Duration::from_secs(30));

@@ -11,6 +11,14 @@ fn dir() -> tempfile::TempDir {
         .unwrap()
 }
 
+/// The next of a cheap, seeded pseudo-random sequence.
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
 fn opts(d: Durability) -> Options {
     let mut o = Options::default();
     o.set_durability(d);
@@ -621,10 +629,7 @@ fn snapshots_are_written_in_fill_order() {
     // 5,000 stores of 100 bytes at random ids, 132 log bytes each: the
     // one that passes 400,000 bytes starts an automatic snapshot.
     for n in 0..5000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.store(x, &[1; 100]).unwrap();
+        s.store(xorshift(&mut x), &[1; 100]).unwrap();
         if n == 3100 {
             wait_for(|| s.stats().auto_snapshots == 1);
             let auto = s.snapshot_position();
@@ -675,10 +680,7 @@ fn live_bytes_survive_a_snapshot_and_the_replay_after_it() {
         // delete is one, a batch's three entries are three.
         let mut after = 0u64;
         for step in 0..3000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let id = x % 500;
+            let id = xorshift(&mut x) % 500;
             let records = match step % 10 {
                 0..=5 => {
                     let len = (x >> 20) as usize % 50;
