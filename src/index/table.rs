@@ -13,6 +13,8 @@
 //! a growth reads the old slots and writes the new ones front to back
 //! instead of at random.
 
+use crate::vfs::sys;
+
 const OCCUPIED: u64 = 1 << 63;
 const DAMAGED: u64 = 1 << 62;
 const ODD_GENERATION: u64 = 1 << 61;
@@ -269,6 +271,15 @@ impl Table {
             if i == cap {
                 i = 0;
             }
+        }
+    }
+
+    /// Starts loading the slot where a lookup of `hash` begins, so that a
+    /// later `insert` or `get` does not wait for memory.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            sys::prefetch(&self.slots[home(hash, self.slots.len())]);
         }
     }
 
@@ -778,6 +789,23 @@ mod tests {
             }
             assert_eq!(t.slots.len(), cap, "n {n}");
         }
+    }
+
+    /// A prefetch is only a hint, but it indexes the slots: an empty table
+    /// (no slots at all) must not be indexed, and any hash of a full table
+    /// lands inside it.
+    #[test]
+    fn prefetch_stays_inside_the_slots() {
+        Table::with_slots(0).prefetch(mix(1));
+        let mut t = Table::with_slots(16);
+        for id in 0..14 {
+            ins(&mut t, id, e(id, 1));
+        }
+        for h in [0, 1, u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+            t.prefetch(h);
+        }
+        assert_eq!(t.len(), 14);
+        assert_eq!(t.get(mix(13), 13), Some(e(13, 1)));
     }
 
     #[test]

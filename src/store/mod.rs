@@ -176,9 +176,12 @@ impl<V: Vfs> Store<V> {
         self.check_writable(what)?;
         for op in ops.clone() {
             match op {
-                BatchOp::Store { id, data } => self.check_payload(id, data.len())?,
+                BatchOp::Store { id, data } => {
+                    self.check_payload(id, data.len())?;
+                    self.index.prefetch(id);
+                }
                 BatchOp::DeleteRange { lo, hi } => batch::check_range(lo, hi)?,
-                BatchOp::Delete { .. } => {}
+                BatchOp::Delete { id } => self.index.prefetch(id),
             }
         }
         if ops.len() == 0 {

@@ -181,6 +181,29 @@ impl std::fmt::Debug for Mmap {
     }
 }
 
+/// Asks the processor to start loading the cache lines `r` lies on. A hint:
+/// it changes no state a program can observe, and costs a few cycles. The
+/// index uses it so that the cache miss of an insert overlaps the record's
+/// encoding instead of following it.
+#[inline]
+pub(crate) fn prefetch<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let first = ptr::from_ref(r).cast::<i8>();
+        let last = first.wrapping_add(std::mem::size_of::<T>().max(1) - 1);
+        // SAFETY: a prefetch never faults and reads nothing the program
+        // sees; both addresses lie inside the referenced value, and SSE is
+        // part of the x86_64 baseline.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(first);
+            _mm_prefetch::<_MM_HINT_T0>(last);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
+
 /// Fills `buf` from the kernel's random source.
 pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;
