@@ -981,7 +981,9 @@ func (s *Store) Snapshot() error {
 
 // ShouldSnapshot reports whether the log has grown by at least
 // Options.SnapshotThreshold since the newest snapshot (or the start of the
-// log). It is cheap enough to call after every write. False after Close.
+// log), with at least a quarter of that snapshot's entries in records
+// written after it. It is cheap enough to call after every write. False
+// after Close.
 func (s *Store) ShouldSnapshot() bool {
 	h, err := s.acquire()
 	if err != nil {

@@ -415,7 +415,9 @@ pub unsafe extern "C" fn wal_open_snapshot_used(w: *const wal_t, out: *mut u64) 
 }
 
 /// True when the log has grown by at least the snapshot threshold since the
-/// newest snapshot (or, with none, since the start of the log). Lock-free (two atomic loads), so it is cheap to call after
+/// newest snapshot (or, with none, since the start of the log), and the
+/// records written after that snapshot number at least a quarter of its
+/// entries. Lock-free (four atomic loads), so it is cheap to call after
 /// every write. False for NULL `w` or a threshold of 0.
 ///
 /// # Safety

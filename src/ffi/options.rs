@@ -182,7 +182,10 @@ pub unsafe extern "C" fn wal_options_set_read_only(
 /// Sets how many bytes the log may grow after the newest snapshot before
 /// `wal_should_snapshot` returns true and an automatic snapshot starts
 /// (default 64 MiB); 0 makes it always false and turns automatic snapshots
-/// off. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+/// off. A snapshot is also not due before the log after the newest one
+/// holds at least a quarter as many records as that snapshot has entries,
+/// so that a large index is not rewritten for every threshold's worth of
+/// log. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 ///
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.

@@ -176,8 +176,7 @@ impl<V: Vfs> Store<V> {
         self.written.store(end, Ordering::Release);
         self.position.store(end, Ordering::Release);
         self.commit.switch(generation, end, ap.next_seq - 1);
-        self.snapshot_position
-            .store(FILE_HEADER_LEN as u64, Ordering::Release);
+        self.newest_snapshot.reset(FILE_HEADER_LEN as u64);
         drop(ap);
 
         let cleanup_error = self.remove_generation(&old).err().map(|e| e.to_string());

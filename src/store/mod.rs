@@ -17,7 +17,7 @@ mod report;
 mod verify;
 
 use auto_compact::AutoCompactions;
-use auto_snapshot::AutoSnapshots;
+use auto_snapshot::{AutoSnapshots, Newest};
 pub use batch::{BatchOp, WriteBatch};
 pub use changes::{Change, ChangeCursor, Changes};
 pub use compact::CompactReport;
@@ -85,8 +85,12 @@ pub struct Shared<V: Vfs> {
     /// The log position, buffered records included. Updated with Release on
     /// every write and read without a lock by `should_snapshot`.
     position: AtomicU64,
-    /// The log position the newest snapshot covers.
-    snapshot_position: Arc<AtomicU64>,
+    /// The sequence number of the newest record written. Updated with
+    /// Release on every write and read without a lock by `should_snapshot`.
+    seq: AtomicU64,
+    /// The log position the newest snapshot covers, and when the next is
+    /// due.
+    newest_snapshot: Arc<Newest>,
     /// One snapshot at a time.
     snapshot_lock: Arc<Mutex<()>>,
     /// Automatic snapshots taken in the background.
@@ -254,7 +258,7 @@ impl<V: Vfs> Store<V> {
             copy.entries_in_fill_order(),
         );
         drop(copy);
-        auto_snapshot::install(&self.vfs, &self.dir, &self.snapshot_position, &snap)?;
+        auto_snapshot::install(&self.vfs, &self.dir, &self.newest_snapshot, &snap)?;
         Ok(snap.position)
     }
 
@@ -302,7 +306,7 @@ impl<V: Vfs> Store<V> {
     /// The log position the newest snapshot covers (the first record's
     /// offset when there is none).
     pub fn snapshot_position(&self) -> u64 {
-        self.snapshot_position.load(Ordering::Acquire)
+        self.newest_snapshot.position()
     }
 
     /// Syncs and closes. The store is closed (its lock released) even when
@@ -312,16 +316,15 @@ impl<V: Vfs> Store<V> {
     }
 
     /// True when the log has grown by the snapshot threshold since the
-    /// newest snapshot (or the start of the log). Lock-free: two atomic
-    /// loads.
+    /// newest snapshot (or the start of the log), and holds at least a
+    /// quarter as many records after it as that snapshot has entries.
+    /// Lock-free: four atomic loads.
     pub fn should_snapshot(&self) -> bool {
-        let threshold = self.opts.snapshot_threshold();
-        threshold != 0
-            && self
-                .position
-                .load(Ordering::Acquire)
-                .saturating_sub(self.snapshot_position.load(Ordering::Acquire))
-                >= threshold
+        self.newest_snapshot.due(
+            self.position.load(Ordering::Acquire),
+            self.seq.load(Ordering::Acquire),
+            self.opts.snapshot_threshold(),
+        )
     }
 
     /// The log position: where the next record will go.
@@ -414,6 +417,7 @@ impl<V: Vfs> Store<V> {
         };
         self.written.store(ap.flushed_end(), Ordering::Release);
         self.position.store(end, Ordering::Release);
+        self.seq.store(seq, Ordering::Release);
         match unqueued {
             None => {
                 drop(ap);

@@ -1,6 +1,7 @@
 //! Opening a store: directory, lock, log file, replay, tail cut.
 
 use super::auto_compact::AutoCompactions;
+use super::auto_snapshot::Newest;
 use super::logs::{LogFile, LogSet};
 use super::map::LogMap;
 use super::{OpenReport, Options, Shared, Store, TornTail};
@@ -98,6 +99,8 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     // The live payload bytes, kept as the index fills: summing them over
     // the index afterwards took a tenth of an open from a snapshot.
     let mut live = 0u64;
+    // The snapshot loaded, as the next one's schedule needs it.
+    let mut newest = Newest::new(FILE_HEADER_LEN as u64, 0, 0);
     let (end, next_seq, log_id, folded_seq) = match header {
         // A read-only open of a log still being created: an empty store.
         None => (file_len, 1, 0, 0),
@@ -114,6 +117,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 Some(snap) => {
                     index = snap.index;
                     live = snap.payload_bytes;
+                    newest = Newest::new(snap.position, snap.last_seq, index.len());
                     ReplayStart {
                         offset: snap.position,
                         last_seq: snap.last_seq,
@@ -231,11 +235,8 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         commit: GroupCommit::new(generation, end, next_seq - 1),
         written: AtomicU64::new(end),
         position: AtomicU64::new(end),
-        snapshot_position: Arc::new(AtomicU64::new(
-            report
-                .snapshot_used
-                .unwrap_or(crate::format::FILE_HEADER_LEN as u64),
-        )),
+        seq: AtomicU64::new(next_seq - 1),
+        newest_snapshot: Arc::new(newest),
         poison: Arc::default(),
         report,
         closed: AtomicBool::new(read_only),

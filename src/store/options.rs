@@ -115,8 +115,9 @@ impl Options {
         self
     }
 
-    /// Bytes of log growth after which `should_snapshot` turns true; 0
-    /// makes it always false.
+    /// Bytes of log growth after which `should_snapshot` turns true, once
+    /// the log after the newest snapshot also holds a quarter as many
+    /// records as that snapshot has entries; 0 makes it always false.
     pub fn set_snapshot_threshold(&mut self, bytes: u64) -> &mut Self {
         self.snapshot_threshold = bytes;
         self

@@ -134,6 +134,51 @@ fn should_snapshot_follows_the_log_position() {
     assert_eq!(s.stats().auto_snapshots, 0);
 }
 
+/// Past the byte threshold, a snapshot of 40 ids (taken after record 40)
+/// is due only at record 50: a quarter of its entries in records. A reopen
+/// that loads it keeps that schedule; a compaction, which starts a log with
+/// no snapshot, leaves only the byte threshold.
+#[test]
+fn a_snapshot_is_due_once_a_quarter_of_its_entries_were_written_after_it() {
+    let t = dir();
+    let mut o = opts(Durability::Flush);
+    o.set_snapshot_threshold(100).set_auto_snapshot(false);
+    let s = Store::open(t.path(), &o).unwrap();
+    for id in 0..40 {
+        s.store(id, b"x").unwrap();
+    }
+    assert!(s.should_snapshot(), "no snapshot yet: bytes alone");
+    s.snapshot().unwrap();
+    assert!(!s.should_snapshot());
+    for id in 40..49 {
+        assert_eq!(s.store_seq(id, &[7; 100]).unwrap(), id + 1);
+        assert!(s.log_position() - s.snapshot_position() >= 100);
+        assert!(!s.should_snapshot(), "record {}", id + 1);
+    }
+    s.close().unwrap();
+
+    let s = Store::open(t.path(), &o).unwrap();
+    assert_eq!(s.open_report().records_replayed, 9);
+    assert!(
+        !s.should_snapshot(),
+        "the loaded snapshot keeps its schedule"
+    );
+    assert_eq!(s.store_seq(49, &[7; 100]).unwrap(), 50);
+    assert!(s.should_snapshot(), "record 50");
+    s.snapshot().unwrap();
+    // 50 entries: due at record 62.
+    assert_eq!(s.store_seq(50, &[7; 100]).unwrap(), 51);
+    assert!(!s.should_snapshot());
+    s.compact().unwrap();
+    assert!(s.log_position() - s.snapshot_position() >= 100);
+    assert!(s.should_snapshot(), "after a compaction, bytes alone");
+    let mut off = o.clone();
+    off.set_snapshot_threshold(0);
+    drop(s);
+    let s = Store::open(t.path(), &off).unwrap();
+    assert!(!s.should_snapshot(), "threshold 0");
+}
+
 fn log_of(t: &tempfile::TempDir) -> std::path::PathBuf {
     t.path().join("wal-0000000000000001.log")
 }

@@ -608,7 +608,9 @@ class Store:
 
     def should_snapshot(self) -> bool:
         """True when the log has grown by at least the snapshot threshold
-        since the newest snapshot (always False with a threshold of 0)."""
+        since the newest snapshot, with at least a quarter of that
+        snapshot's entries in records written after it (always False with
+        a threshold of 0)."""
         h = self._enter()
         try:
             return bool(lib.wal_should_snapshot(h))
