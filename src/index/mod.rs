@@ -327,6 +327,12 @@ impl Locked<'_> {
         self.shard(h).insert(h, id, e)
     }
 
+    /// [`Index::prefetch`], for a replay that looks ahead.
+    pub fn prefetch(&self, id: u64) {
+        let h = mix(id);
+        self.shards[h as usize & (SHARDS - 1)].prefetch(h);
+    }
+
     pub fn remove(&mut self, id: u64) -> Option<Entry> {
         let h = mix(id);
         self.shard(h).remove(h, id)
