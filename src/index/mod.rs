@@ -48,6 +48,23 @@ fn phase(i: usize) -> f64 {
     (GROW_NUM as f64 / GROW_DEN as f64).powf(i as f64 / SHARDS as f64)
 }
 
+/// The slots `Index::with_capacity(n)` gives each shard.
+fn presized_slots(n: usize) -> usize {
+    // Ids spread over the shards binomially: room for four standard
+    // deviations more than the mean in each.
+    let mean = n / SHARDS + 1;
+    let per_shard = mean + 4 * (mean as f64).sqrt() as usize + 8;
+    let cap = per_shard.div_ceil(PRESIZE_LOAD_NUM) * PRESIZE_LOAD_DEN;
+    debug_assert!(cap >= capacity_for(per_shard));
+    cap
+}
+
+/// The slots `Index::with_estimate(n)` gives shard 0; shard `i` gets
+/// `phase(i)` times as many.
+fn estimate_slots(n: usize) -> f64 {
+    (capacity_for(n / SHARDS) as f64 / phase(SHARDS - 1)).max(FIRST_SLOTS)
+}
+
 impl Index {
     /// Shard `i` gets `slots * phase(i)` slots.
     fn staggered(slots: f64) -> Index {
@@ -65,12 +82,7 @@ impl Index {
         if n == 0 {
             return Index::default();
         }
-        // Ids spread over the shards binomially: room for four standard
-        // deviations more than the mean in each.
-        let mean = n / SHARDS + 1;
-        let per_shard = mean + 4 * (mean as f64).sqrt() as usize + 8;
-        let cap = per_shard.div_ceil(PRESIZE_LOAD_NUM) * PRESIZE_LOAD_DEN;
-        debug_assert!(cap >= capacity_for(per_shard));
+        let cap = presized_slots(n);
         Index {
             shards: (0..SHARDS)
                 .map(|_| RwLock::new(Table::with_slots(cap)))
@@ -83,8 +95,7 @@ impl Index {
     /// the shards' growths still take turns, the largest shard holding
     /// `n / SHARDS` ids without growing.
     pub fn with_estimate(n: usize) -> Index {
-        let slots = capacity_for(n / SHARDS) as f64 / phase(SHARDS - 1);
-        Index::staggered(slots.max(FIRST_SLOTS))
+        Index::staggered(estimate_slots(n))
     }
 
     /// An index for a full replay of a log of `len` bytes: sized on a
@@ -327,6 +338,19 @@ impl Locked<'_> {
         self.shard(h).insert(h, id, e)
     }
 
+    /// Grows every shard smaller than `Index::with_capacity` makes it for
+    /// `n` ids to that size, at once; `n` is capped as in
+    /// `Index::for_log_len`. A full replay calls it when the records it has
+    /// read tell more about the ids the log holds than the log's length
+    /// did: one early resize, while the shards are small, instead of
+    /// growths when they are large.
+    pub fn reserve_guess(&mut self, n: u64) {
+        let cap = presized_slots(n.min(MAX_ID_GUESS) as usize);
+        for t in &mut self.shards {
+            t.reserve_slots(cap);
+        }
+    }
+
     /// [`Index::prefetch`], for a replay that looks ahead.
     pub fn prefetch(&self, id: u64) {
         let h = mix(id);
@@ -495,6 +519,32 @@ mod tests {
         }
         assert_eq!(idx.memory_bytes(), 16 * 111_146 * 20);
         assert!(idx.memory_bytes() * 10 / idx.len() <= 320, "{}", idx.len());
+    }
+
+    /// A replay's better guess resizes every smaller shard to the presized
+    /// size at once, keeps what the shards hold, never shrinks them, and is
+    /// capped like the guess from the log's length.
+    #[test]
+    fn a_better_guess_resizes_the_shards_once() {
+        let mut idx = Index::for_log_len(1 << 20);
+        let mut fill = idx.exclusive();
+        for id in 0..30_000u64 {
+            fill.insert(id, e(id));
+        }
+        fill.reserve_guess(200_000);
+        drop(fill);
+        let presized = Index::with_capacity(200_000).memory_bytes();
+        assert_eq!(idx.memory_bytes(), presized);
+        assert_eq!(idx.len(), 30_000);
+        assert_eq!(idx.get(29_999), Some(e(29_999)));
+        idx.exclusive().reserve_guess(1000);
+        assert_eq!(idx.memory_bytes(), presized, "never shrinks");
+        idx.exclusive().reserve_guess(u64::MAX);
+        assert_eq!(
+            idx.memory_bytes(),
+            Index::with_capacity(MAX_ID_GUESS as usize).memory_bytes()
+        );
+        assert_eq!(idx.len(), 30_000);
     }
 
     #[test]

@@ -352,6 +352,13 @@ impl Table {
         self.resize(next);
     }
 
+    /// Resizes to `cap` slots when the table has fewer.
+    pub fn reserve_slots(&mut self, cap: usize) {
+        if cap > self.slots.len() {
+            self.resize(cap);
+        }
+    }
+
     /// Moves every id into a table of `cap` slots. The old slots are read in
     /// order, so the new homes come in nearly ascending order too: both
     /// tables are walked front to back.

@@ -126,8 +126,11 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 }
                 None => ReplayStart::from_header(&h),
             };
+            // A full replay's index was sized on the log's length alone.
+            let resize = (start.offset == FILE_HEADER_LEN as u64)
+                .then(|| Resize::after_a_sixteenth(start.offset, file_len));
             let mut fill = index.exclusive();
-            let mut ahead = Lookahead::new(&mut fill, generation, live);
+            let mut ahead = Lookahead::new(&mut fill, generation, live, resize);
             let r = replay(
                 &file,
                 &log_path,
@@ -308,25 +311,66 @@ struct Lookahead<'i, 'a> {
     pending: VecDeque<ReplayOp>,
     generation: u64,
     live: u64,
+    ops: u64,
+    resize: Option<Resize>,
+}
+
+/// When a full replay resizes the index from what it has read: the first
+/// record at or past `at` tells how many records the log's `bytes` bytes
+/// after `start` hold. For a log of 1M small records, the length alone
+/// guessed half as many ids, and the shards grew twice near the end.
+struct Resize {
+    start: u64,
+    at: u64,
+    bytes: u64,
+}
+
+impl Resize {
+    /// The smallest sample it trusts.
+    const MIN_SAMPLE: u64 = 1 << 20;
+
+    fn after_a_sixteenth(start: u64, file_len: u64) -> Resize {
+        let bytes = file_len.saturating_sub(start);
+        Resize {
+            start,
+            at: start + (bytes / 16).max(Resize::MIN_SAMPLE),
+            bytes,
+        }
+    }
+
+    /// The records a log holds at the density of the `ops` records before
+    /// `offset`.
+    fn projected(&self, ops: u64, offset: u64) -> u64 {
+        let read = offset.saturating_sub(self.start).max(1);
+        (u128::from(ops) * u128::from(self.bytes) / u128::from(read)) as u64
+    }
 }
 
 impl<'i, 'a> Lookahead<'i, 'a> {
-    fn new(index: &'i mut Locked<'a>, generation: u64, live: u64) -> Self {
+    fn new(index: &'i mut Locked<'a>, generation: u64, live: u64, resize: Option<Resize>) -> Self {
         Lookahead {
             index,
             pending: VecDeque::with_capacity(REPLAY_AHEAD + 1),
             generation,
             live,
+            ops: 0,
+            resize,
         }
     }
 
     fn push(&mut self, op: ReplayOp) {
         match op {
-            ReplayOp::Put { id, .. } | ReplayOp::Damaged { id, .. } | ReplayOp::Delete { id } => {
+            ReplayOp::Put { id, offset, .. } | ReplayOp::Damaged { id, offset, .. } => {
+                if self.resize.as_ref().is_some_and(|r| offset >= r.at) {
+                    let r = self.resize.take().expect("checked above");
+                    self.index.reserve_guess(r.projected(self.ops, offset));
+                }
                 self.index.prefetch(id)
             }
+            ReplayOp::Delete { id } => self.index.prefetch(id),
             ReplayOp::DeleteRange { .. } => {}
         }
+        self.ops += 1;
         self.pending.push_back(op);
         if self.pending.len() > REPLAY_AHEAD {
             self.apply_oldest();

@@ -230,6 +230,33 @@ fn replay_applies_close_repeats_of_an_id_in_log_order() {
     assert_eq!(st.live_bytes, model.values().map(|v| v.len() as u64).sum());
 }
 
+/// A full replay guesses the index's size from the log's length (256 bytes
+/// per id), then from the records of its first sixteenth (here the first
+/// MiB: 26,215 records of 40 bytes), which project exactly 200,000 ids:
+/// the index ends presized for them, as from a snapshot of 200,000.
+#[test]
+fn a_full_replay_sizes_the_index_from_the_records_it_reads() {
+    let t = dir();
+    let mut o = opts(Durability::None);
+    o.set_snapshot_threshold(0);
+    let s = Store::open(t.path(), &o).unwrap();
+    for id in 0..200_000u64 {
+        s.store(id, &id.to_le_bytes()).unwrap();
+    }
+    s.close().unwrap();
+    assert_eq!(
+        std::fs::metadata(log_of(&t)).unwrap().len(),
+        64 + 200_000 * 40
+    );
+    let s = Store::open(t.path(), &o).unwrap();
+    assert_eq!(s.open_report().records_replayed, 200_000);
+    assert_eq!(
+        s.index_memory_bytes(),
+        crate::index::Index::with_capacity(200_000).memory_bytes()
+    );
+    assert_eq!(s.retrieve(199_999).unwrap(), 199_999u64.to_le_bytes());
+}
+
 fn log_of(t: &tempfile::TempDir) -> std::path::PathBuf {
     t.path().join("wal-0000000000000001.log")
 }
