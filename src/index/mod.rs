@@ -85,7 +85,7 @@ impl Index {
         let cap = presized_slots(n);
         Index {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(Table::with_slots(cap)))
+                .map(|_| RwLock::new(Table::presized(cap)))
                 .collect(),
         }
     }

@@ -140,10 +140,20 @@ pub(crate) fn capacity_for(n: usize) -> usize {
     }
 }
 
+/// Tables from this size up that are about to be filled are faulted in
+/// with one call (`sys::populate`) rather than a page fault per 4 KiB.
+const POPULATE_BYTES: usize = 1 << 20;
+
 /// `cap` empty slots. The allocator hands back zeroed memory it has not
-/// touched, so only the pages that ids land on become resident.
-fn new_slots(cap: usize) -> Vec<Slot> {
-    vec![EMPTY; cap]
+/// touched, so only the pages that ids land on become resident, unless
+/// `filling` says that ids are about to land on nearly all of them (a
+/// growth, a presized open): those pages are then mapped in at once.
+fn new_slots(cap: usize, filling: bool) -> Vec<Slot> {
+    let mut v = vec![EMPTY; cap];
+    if filling && std::mem::size_of_val(v.as_slice()) >= POPULATE_BYTES {
+        sys::populate(&mut v);
+    }
+    v
 }
 
 /// Where a run of in-order inserts (`Table::insert_in_order`) stands.
@@ -211,7 +221,16 @@ impl Table {
     /// A table of exactly `cap` slots (none for 0).
     pub fn with_slots(cap: usize) -> Table {
         Table {
-            slots: new_slots(cap),
+            slots: new_slots(cap, false),
+            len: 0,
+        }
+    }
+
+    /// `with_slots`, for a table about to take about as many ids as it
+    /// holds at most (a snapshot's).
+    pub fn presized(cap: usize) -> Table {
+        Table {
+            slots: new_slots(cap, true),
             len: 0,
         }
     }
@@ -364,7 +383,9 @@ impl Table {
     /// tables are walked front to back.
     fn resize(&mut self, cap: usize) {
         debug_assert!(cap >= capacity_for(self.len));
-        let old = std::mem::replace(&mut self.slots, new_slots(cap));
+        // The old ids land all over the new slots (a growth leaves them
+        // 5/8 full).
+        let old = std::mem::replace(&mut self.slots, new_slots(cap, true));
         for s in old.iter().filter(|s| s.occupied()) {
             // Ids are distinct: only an empty slot is looked for.
             let mut i = home(mix(s.id()), cap);
