@@ -129,19 +129,20 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
             // A full replay's index was sized on the log's length alone.
             let resize = (start.offset == FILE_HEADER_LEN as u64)
                 .then(|| Resize::after_a_sixteenth(start.offset, file_len));
-            let mut fill = index.exclusive();
-            let mut ahead = Lookahead::new(&mut fill, generation, live, resize);
-            let r = replay(
-                &file,
-                &log_path,
-                file_len,
-                &h,
-                start,
-                opts.recovery(),
-                |op| ahead.push(op),
-            )?;
-            live = ahead.finish();
-            drop(fill);
+            let (r, replayed_index, replayed_live) =
+                replay_in_two(index, generation, live, resize, dir, |apply| {
+                    replay(
+                        &file,
+                        &log_path,
+                        file_len,
+                        &h,
+                        start,
+                        opts.recovery(),
+                        apply,
+                    )
+                })?;
+            index = replayed_index;
+            live = replayed_live;
             // walstore numbers from 1, one per record: a number near the top
             // of the range was never written by it, and would overflow.
             if r.max_seq >= MAX_SEQ {
@@ -296,6 +297,62 @@ fn pick_snapshot<V: Vfs>(
         }
     }
     Ok(chosen)
+}
+
+/// Operations handed from the reading thread to the applying one at a time.
+const REPLAY_BATCH: usize = 1024;
+/// Batches that may wait for the applying thread.
+const REPLAY_BATCHES_QUEUED: usize = 4;
+
+/// Replays on two threads: this one reads the log, checks and decodes its
+/// records (`read`, given the sink for what it recovers); a helper applies
+/// the operations to `index`, in log order, a batch at a time. Reading no
+/// longer waits for the index's cache misses, nor they for the reading.
+/// The helper owns the index until it is done, rather than borrowing it in
+/// a thread scope: a scope registers the calling thread with std, which
+/// for a C caller's thread is an allocation never freed. Returns what
+/// `read` returned, the index and the live payload bytes.
+fn replay_in_two<R>(
+    index: Index,
+    generation: u64,
+    live: u64,
+    resize: Option<Resize>,
+    dir: &Path,
+    read: impl FnOnce(&mut dyn FnMut(ReplayOp)) -> Result<R>,
+) -> Result<(R, Index, u64)> {
+    let (to_applier, batches) =
+        std::sync::mpsc::sync_channel::<Vec<ReplayOp>>(REPLAY_BATCHES_QUEUED);
+    let applier = std::thread::Builder::new()
+        .name("walstore-replay".into())
+        .spawn(move || {
+            let mut index = index;
+            let mut fill = index.exclusive();
+            let mut ahead = Lookahead::new(&mut fill, generation, live, resize);
+            for op in batches.into_iter().flatten() {
+                ahead.push(op);
+            }
+            let live = ahead.finish();
+            drop(fill);
+            (index, live)
+        })
+        .map_err(|e| Error::io("spawn the replay thread for", dir, None, e))?;
+    let mut batch = Vec::with_capacity(REPLAY_BATCH);
+    let read = read(&mut |op| {
+        batch.push(op);
+        if batch.len() == REPLAY_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(REPLAY_BATCH));
+            // A send fails only if the applier has panicked, which the join
+            // below passes on.
+            let _ = to_applier.send(full);
+        }
+    });
+    // On an error too: the applier is joined before anything returns.
+    let _ = to_applier.send(batch);
+    drop(to_applier);
+    let (index, live) = applier
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    read.map(|r| (r, index, live))
 }
 
 /// How many replayed operations lie between the prefetch of an id's slot
