@@ -738,8 +738,9 @@ wal_status wal_open_snapshot_used(const wal_t *w, uint64_t *out);
  True when the log has grown by at least the snapshot threshold since the
  newest snapshot (or, with none, since the start of the log), and the
  records written after that snapshot number at least a quarter of its
- entries. Lock-free (four atomic loads), so it is cheap to call after
- every write. False for NULL `w` or a threshold of 0.
+ entries or take 16 times its size. Lock-free (five atomic loads), so it
+ is cheap to call after every write. False for NULL `w` or a threshold
+ of 0.
 
  # Safety
  `w` is NULL or a live handle.
@@ -931,8 +932,9 @@ wal_status wal_options_set_read_only(wal_options *opts, bool read_only);
  (default 64 MiB); 0 makes it always false and turns automatic snapshots
  off. A snapshot is also not due before the log after the newest one
  holds at least a quarter as many records as that snapshot has entries,
- so that a large index is not rewritten for every threshold's worth of
- log. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+ or has grown by 16 times that snapshot's size (about 20 bytes per
+ entry), so that a large index is not rewritten for every threshold's
+ worth of log. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 
  # Safety
  `opts` is NULL or a live pointer from `wal_options_new`.

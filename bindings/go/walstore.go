@@ -411,9 +411,9 @@ type Options struct {
 	// snapshot before ShouldSnapshot reports true; 0 means the default
 	// (64 MiB) and a negative value (SnapshotThresholdNever) means never.
 	SnapshotThreshold int64
-	// NoAutoSnapshot turns automatic snapshots off: crossing
-	// SnapshotThreshold then only makes ShouldSnapshot true, and the caller
-	// schedules Snapshot itself. By default a snapshot starts in the
+	// NoAutoSnapshot turns automatic snapshots off: ShouldSnapshot still
+	// reports when one is due, and the caller schedules Snapshot itself.
+	// By default the write that makes one due starts it in the
 	// background.
 	NoAutoSnapshot bool
 	// WriteBuffer is the size of the buffer DurabilityNone uses, from 1 byte
@@ -982,8 +982,8 @@ func (s *Store) Snapshot() error {
 // ShouldSnapshot reports whether the log has grown by at least
 // Options.SnapshotThreshold since the newest snapshot (or the start of the
 // log), with at least a quarter of that snapshot's entries in records
-// written after it. It is cheap enough to call after every write. False
-// after Close.
+// written after it or 16 times its size in bytes. It is cheap enough to
+// call after every write. False after Close.
 func (s *Store) ShouldSnapshot() bool {
 	h, err := s.acquire()
 	if err != nil {

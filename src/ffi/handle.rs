@@ -417,8 +417,9 @@ pub unsafe extern "C" fn wal_open_snapshot_used(w: *const wal_t, out: *mut u64) 
 /// True when the log has grown by at least the snapshot threshold since the
 /// newest snapshot (or, with none, since the start of the log), and the
 /// records written after that snapshot number at least a quarter of its
-/// entries. Lock-free (four atomic loads), so it is cheap to call after
-/// every write. False for NULL `w` or a threshold of 0.
+/// entries or take 16 times its size. Lock-free (five atomic loads), so it
+/// is cheap to call after every write. False for NULL `w` or a threshold
+/// of 0.
 ///
 /// # Safety
 /// `w` is NULL or a live handle.

@@ -184,8 +184,9 @@ pub unsafe extern "C" fn wal_options_set_read_only(
 /// (default 64 MiB); 0 makes it always false and turns automatic snapshots
 /// off. A snapshot is also not due before the log after the newest one
 /// holds at least a quarter as many records as that snapshot has entries,
-/// so that a large index is not rewritten for every threshold's worth of
-/// log. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
+/// or has grown by 16 times that snapshot's size (about 20 bytes per
+/// entry), so that a large index is not rewritten for every threshold's
+/// worth of log. Returns WAL_OK, or WAL_INVALID_ARGUMENT for NULL `opts`.
 ///
 /// # Safety
 /// `opts` is NULL or a live pointer from `wal_options_new`.

@@ -343,12 +343,18 @@ impl Locked<'_> {
     /// `Index::for_log_len`. A full replay calls it when the records it has
     /// read tell more about the ids the log holds than the log's length
     /// did: one early resize, while the shards are small, instead of
-    /// growths when they are large.
+    /// growths when they are large. The new slots stay lazy, as a guess's
+    /// do.
     pub fn reserve_guess(&mut self, n: u64) {
         let cap = presized_slots(n.min(MAX_ID_GUESS) as usize);
         for t in &mut self.shards {
             t.reserve_slots(cap);
         }
+    }
+
+    /// The ids in every shard.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|t| t.len()).sum()
     }
 
     /// [`Index::prefetch`], for a replay that looks ahead.
@@ -366,8 +372,7 @@ impl Locked<'_> {
     /// `removed`: id by id for a range narrower than the index holds ids,
     /// otherwise by a pass over each shard.
     pub fn remove_range(&mut self, lo: u64, hi: u64, mut removed: impl FnMut(Entry)) {
-        let len: usize = self.shards.iter().map(|t| t.len()).sum();
-        if hi - lo < len as u64 {
+        if hi - lo < self.len() as u64 {
             for id in lo..=hi {
                 if let Some(e) = self.remove(id) {
                     removed(e);

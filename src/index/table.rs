@@ -368,24 +368,25 @@ impl Table {
         let next = (cap * GROW_NUM)
             .div_ceil(GROW_DEN)
             .max(capacity_for(self.len + 1));
-        self.resize(next);
+        // The old ids land all over the new slots (a growth leaves them
+        // 5/8 full).
+        self.resize(next, true);
     }
 
-    /// Resizes to `cap` slots when the table has fewer.
+    /// Resizes to `cap` slots when the table has fewer; the new slots are
+    /// left to fault in as ids land on them.
     pub fn reserve_slots(&mut self, cap: usize) {
         if cap > self.slots.len() {
-            self.resize(cap);
+            self.resize(cap, false);
         }
     }
 
     /// Moves every id into a table of `cap` slots. The old slots are read in
     /// order, so the new homes come in nearly ascending order too: both
     /// tables are walked front to back.
-    fn resize(&mut self, cap: usize) {
+    fn resize(&mut self, cap: usize, filling: bool) {
         debug_assert!(cap >= capacity_for(self.len));
-        // The old ids land all over the new slots (a growth leaves them
-        // 5/8 full).
-        let old = std::mem::replace(&mut self.slots, new_slots(cap, true));
+        let old = std::mem::replace(&mut self.slots, new_slots(cap, filling));
         for s in old.iter().filter(|s| s.occupied()) {
             // Ids are distinct: only an empty slot is looked for.
             let mut i = home(mix(s.id()), cap);

@@ -4,8 +4,9 @@
 mod format;
 
 pub use format::Snapshot;
+pub(crate) use format::ENTRY_LEN;
 
-use format::{decode_entry, Header, ENTRY_LEN, SNAPSHOT_HEADER_LEN};
+use format::{decode_entry, Header, SNAPSHOT_HEADER_LEN};
 
 use crate::error::{Error, Result};
 use crate::format::crc::identity_hasher;

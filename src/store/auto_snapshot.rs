@@ -1,5 +1,5 @@
-//! Snapshots in the background. The writer whose write crosses the
-//! snapshot threshold only fixes the log position the snapshot covers. A
+//! Snapshots in the background. The writer whose write makes one due
+//! (`Store::should_snapshot`) only fixes the log position it covers. A
 //! thread then makes the log durable up to it, copies the index shard by
 //! shard while writers go on (keeping the entries before the position),
 //! makes durable whatever the copy may have met (`made_durable`), writes
@@ -13,7 +13,7 @@ use super::logs::LogFile;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::format::names::snapshot_file_name;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::{self, Snapshot, ENTRY_LEN};
 use crate::vfs::{Vfs, VfsFile};
 use std::io;
 use std::path::Path;
@@ -23,36 +23,44 @@ use std::sync::Arc;
 /// Automatic snapshots: one background job at a time.
 pub(crate) type AutoSnapshots = Background;
 
-/// A snapshot is due once the log after the newest one holds at least
-/// `1 / ENTRIES_PER_RECORD_DUE` as many records as that snapshot has
-/// entries (and has grown by the byte threshold). Writing a snapshot costs
-/// about 20 bytes per live id, and saves replaying the records after it:
-/// without this, a store of 10M small ids would write a 200 MB snapshot for
-/// every 64 MiB of log, and a log of 1 KiB records (which replays quickly
-/// for its size) a snapshot every 64K records. With it, snapshots add at
-/// most about 80 bytes of writing per record, and an open replays at most
-/// a quarter of the ids' worth of records after the snapshot it loads
-/// (beyond the threshold).
+/// A snapshot is due once the log after the newest one has grown by the
+/// byte threshold and holds at least `1 / ENTRIES_PER_RECORD_DUE` as many
+/// records as that snapshot has entries, or `SNAPSHOT_SIZES_DUE` times
+/// that snapshot's size in bytes. Writing a snapshot costs about 20 bytes
+/// per live id, and saves replaying the records after it: by the threshold
+/// alone, a store of 10M small ids would write a 200 MB snapshot for every
+/// 64 MiB of log, and a log of 1 KiB records (which replays quickly for its
+/// size) a snapshot every 64K records. With the record rule, snapshots add
+/// at most about 80 bytes of writing per record; the byte rule bounds the
+/// log an open replays when records are large (1M ids of 16 KiB: 320 MB
+/// rather than a quarter of the ids' 16 GiB), at a cost of a sixteenth of
+/// the bytes written.
 const ENTRIES_PER_RECORD_DUE: u64 = 4;
+const SNAPSHOT_SIZES_DUE: u64 = 16;
 
 /// The newest snapshot, as `should_snapshot` sees it without a lock: the
-/// log position it covers, and the sequence number from which a newer one
-/// is due. The two are read apart; a write that sees one updated and not
-/// the other at worst starts a snapshot one write early or late.
+/// log position it covers, and the sequence number and the log position
+/// from which a newer one is due. They are read apart; a write that sees
+/// some updated and not the others at worst starts a snapshot one write
+/// early or late.
 #[derive(Debug)]
 pub(crate) struct Newest {
     position: AtomicU64,
     due_seq: AtomicU64,
+    due_position: AtomicU64,
 }
 
 impl Newest {
     /// A snapshot at `position` of `entries` ids, taken after record
     /// `last_seq`.
     pub(crate) fn new(position: u64, last_seq: u64, entries: usize) -> Newest {
-        Newest {
-            position: AtomicU64::new(position),
-            due_seq: AtomicU64::new(due_seq(last_seq, entries)),
-        }
+        let n = Newest {
+            position: AtomicU64::new(0),
+            due_seq: AtomicU64::new(0),
+            due_position: AtomicU64::new(0),
+        };
+        n.set(position, last_seq, entries);
+        n
     }
 
     pub(crate) fn position(&self) -> u64 {
@@ -64,27 +72,29 @@ impl Newest {
     pub(crate) fn due(&self, position: u64, seq: u64, threshold: u64) -> bool {
         threshold != 0
             && position.saturating_sub(self.position()) >= threshold
-            && seq >= self.due_seq.load(Ordering::Acquire)
+            && (seq >= self.due_seq.load(Ordering::Acquire)
+                || position >= self.due_position.load(Ordering::Acquire))
     }
 
     /// A compaction started a new log, which has no snapshot: its first
     /// record counts from the start, and only the byte threshold applies.
     pub(crate) fn reset(&self, position: u64) {
-        self.due_seq.store(0, Ordering::Release);
-        self.position.store(position, Ordering::Release);
+        self.set(position, 0, 0);
     }
 
-    fn set(&self, snap: &Snapshot) {
+    fn set(&self, position: u64, last_seq: u64, entries: usize) {
+        let entries = entries as u64;
+        let size = entries.saturating_mul(ENTRY_LEN as u64);
         self.due_seq.store(
-            due_seq(snap.last_seq, snap.entries.len()),
+            last_seq.saturating_add(entries / ENTRIES_PER_RECORD_DUE),
             Ordering::Release,
         );
-        self.position.store(snap.position, Ordering::Release);
+        self.due_position.store(
+            position.saturating_add(size.saturating_mul(SNAPSHOT_SIZES_DUE)),
+            Ordering::Release,
+        );
+        self.position.store(position, Ordering::Release);
     }
-}
-
-fn due_seq(last_seq: u64, entries: usize) -> u64 {
-    last_seq.saturating_add(entries as u64 / ENTRIES_PER_RECORD_DUE)
 }
 
 /// Writes `snap` durably, makes it the current snapshot and removes the one
@@ -100,7 +110,7 @@ pub(crate) fn install<V: Vfs>(
     let previous = newest.position();
     let stale = match previous.cmp(&snap.position) {
         std::cmp::Ordering::Less => {
-            newest.set(snap);
+            newest.set(snap.position, snap.last_seq, snap.entries.len());
             dir.join(snapshot_file_name(snap.generation, previous))
         }
         std::cmp::Ordering::Equal => return Ok(previous),

@@ -317,8 +317,9 @@ impl<V: Vfs> Store<V> {
 
     /// True when the log has grown by the snapshot threshold since the
     /// newest snapshot (or the start of the log), and holds at least a
-    /// quarter as many records after it as that snapshot has entries.
-    /// Lock-free: four atomic loads.
+    /// quarter as many records after it as that snapshot has entries or
+    /// has grown by 16 times that snapshot's size. Lock-free: five atomic
+    /// loads.
     pub fn should_snapshot(&self) -> bool {
         self.newest_snapshot.due(
             self.position.load(Ordering::Acquire),

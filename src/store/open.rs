@@ -130,7 +130,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
             let resize = (start.offset == FILE_HEADER_LEN as u64)
                 .then(|| Resize::after_a_sixteenth(start.offset, file_len));
             let (r, replayed_index, replayed_live) =
-                replay_in_two(index, generation, live, resize, dir, |apply| {
+                replay_in_two(index, generation, live, resize, |apply| {
                     replay(
                         &file,
                         &log_path,
@@ -308,34 +308,38 @@ const REPLAY_BATCHES_QUEUED: usize = 4;
 /// records (`read`, given the sink for what it recovers); a helper applies
 /// the operations to `index`, in log order, a batch at a time. Reading no
 /// longer waits for the index's cache misses, nor they for the reading.
-/// The helper owns the index until it is done, rather than borrowing it in
-/// a thread scope: a scope registers the calling thread with std, which
-/// for a C caller's thread is an allocation never freed. Returns what
-/// `read` returned, the index and the live payload bytes.
+/// When no thread can be had (a process limit, a sandbox), it all runs on
+/// this one. Returns what `read` returned, the index and the live payload
+/// bytes.
+///
+/// The index is handed to the helper once it runs, and back when it is
+/// done, rather than lent in a thread scope: a scope registers the calling
+/// thread with std, which for a C caller's thread is an allocation never
+/// freed.
 fn replay_in_two<R>(
     index: Index,
     generation: u64,
     live: u64,
     resize: Option<Resize>,
-    dir: &Path,
     read: impl FnOnce(&mut dyn FnMut(ReplayOp)) -> Result<R>,
 ) -> Result<(R, Index, u64)> {
     let (to_applier, batches) =
         std::sync::mpsc::sync_channel::<Vec<ReplayOp>>(REPLAY_BATCHES_QUEUED);
-    let applier = std::thread::Builder::new()
+    let (hand_over, handed) = std::sync::mpsc::sync_channel::<Index>(1);
+    let spawned = std::thread::Builder::new()
         .name("walstore-replay".into())
         .spawn(move || {
-            let mut index = index;
-            let mut fill = index.exclusive();
-            let mut ahead = Lookahead::new(&mut fill, generation, live, resize);
-            for op in batches.into_iter().flatten() {
-                ahead.push(op);
-            }
-            let live = ahead.finish();
-            drop(fill);
-            (index, live)
-        })
-        .map_err(|e| Error::io("spawn the replay thread for", dir, None, e))?;
+            let mut index = handed.recv().ok()?;
+            let live = fill_index(&mut index, generation, live, resize, |push| {
+                batches.into_iter().flatten().for_each(push)
+            });
+            Some((index, live))
+        });
+    let Ok(applier) = spawned else {
+        return replay_here(index, generation, live, resize, read);
+    };
+    // The helper waits for nothing else, so this cannot fail.
+    let _ = hand_over.send(index);
     let mut batch = Vec::with_capacity(REPLAY_BATCH);
     let read = read(&mut |op| {
         batch.push(op);
@@ -351,8 +355,40 @@ fn replay_in_two<R>(
     drop(to_applier);
     let (index, live) = applier
         .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        .expect("the index was handed over");
     read.map(|r| (r, index, live))
+}
+
+/// `replay_in_two` on the calling thread alone.
+fn replay_here<R>(
+    mut index: Index,
+    generation: u64,
+    live: u64,
+    resize: Option<Resize>,
+    read: impl FnOnce(&mut dyn FnMut(ReplayOp)) -> Result<R>,
+) -> Result<(R, Index, u64)> {
+    let mut read_result = None;
+    let live = fill_index(&mut index, generation, live, resize, |push| {
+        read_result = Some(read(push));
+    });
+    let r = read_result.expect("fill_index calls its feed")?;
+    Ok((r, index, live))
+}
+
+/// Applies the operations `feed` passes on to `index`, in order, through a
+/// `Lookahead`; returns the live payload bytes.
+fn fill_index(
+    index: &mut Index,
+    generation: u64,
+    live: u64,
+    resize: Option<Resize>,
+    feed: impl FnOnce(&mut dyn FnMut(ReplayOp)),
+) -> u64 {
+    let mut fill = index.exclusive();
+    let mut ahead = Lookahead::new(&mut fill, generation, live, resize);
+    feed(&mut |op| ahead.push(op));
+    ahead.finish()
 }
 
 /// How many replayed operations lie between the prefetch of an id's slot
@@ -368,14 +404,16 @@ struct Lookahead<'i, 'a> {
     pending: VecDeque<ReplayOp>,
     generation: u64,
     live: u64,
-    ops: u64,
     resize: Option<Resize>,
 }
 
-/// When a full replay resizes the index from what it has read: the first
-/// record at or past `at` tells how many records the log's `bytes` bytes
-/// after `start` hold. For a log of 1M small records, the length alone
-/// guessed half as many ids, and the shards grew twice near the end.
+/// When a full replay resizes the index from what it has read: at the
+/// first record at or past `at`, the ids in the index tell how many the
+/// log's `bytes` bytes after `start` hold, if ids keep coming at that rate
+/// (ids, not records: a log of overwrites projects few). For a log of 1M
+/// small records, the length alone guessed half as many ids, and the
+/// shards grew twice near the end.
+#[derive(Debug, Clone, Copy)]
 struct Resize {
     start: u64,
     at: u64,
@@ -395,11 +433,11 @@ impl Resize {
         }
     }
 
-    /// The records a log holds at the density of the `ops` records before
+    /// The ids a log holds at the density of the `ids` found before
     /// `offset`.
-    fn projected(&self, ops: u64, offset: u64) -> u64 {
+    fn projected(&self, ids: usize, offset: u64) -> u64 {
         let read = offset.saturating_sub(self.start).max(1);
-        (u128::from(ops) * u128::from(self.bytes) / u128::from(read)) as u64
+        (ids as u128 * u128::from(self.bytes) / u128::from(read)) as u64
     }
 }
 
@@ -410,7 +448,6 @@ impl<'i, 'a> Lookahead<'i, 'a> {
             pending: VecDeque::with_capacity(REPLAY_AHEAD + 1),
             generation,
             live,
-            ops: 0,
             resize,
         }
     }
@@ -420,14 +457,15 @@ impl<'i, 'a> Lookahead<'i, 'a> {
             ReplayOp::Put { id, offset, .. } | ReplayOp::Damaged { id, offset, .. } => {
                 if self.resize.as_ref().is_some_and(|r| offset >= r.at) {
                     let r = self.resize.take().expect("checked above");
-                    self.index.reserve_guess(r.projected(self.ops, offset));
+                    self.apply_all();
+                    self.index
+                        .reserve_guess(r.projected(self.index.len(), offset));
                 }
                 self.index.prefetch(id)
             }
             ReplayOp::Delete { id } => self.index.prefetch(id),
             ReplayOp::DeleteRange { .. } => {}
         }
-        self.ops += 1;
         self.pending.push_back(op);
         if self.pending.len() > REPLAY_AHEAD {
             self.apply_oldest();
@@ -440,11 +478,15 @@ impl<'i, 'a> Lookahead<'i, 'a> {
         }
     }
 
-    /// Applies what is still pending; returns the live payload bytes.
-    fn finish(mut self) -> u64 {
+    fn apply_all(&mut self) {
         while !self.pending.is_empty() {
             self.apply_oldest();
         }
+    }
+
+    /// Applies what is still pending; returns the live payload bytes.
+    fn finish(mut self) -> u64 {
+        self.apply_all();
         self.live
     }
 }
@@ -557,5 +599,82 @@ pub(super) fn take_lock<V: Vfs>(vfs: &V, dir: &Path, read_only: bool) -> Result<
         Ok(true) => Ok(lock),
         Ok(false) => Err(Error::Locked { path }),
         Err(e) => Err(Error::io("flock", &path, None, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3,000 operations over 50 ids (more than two batches), ending with a
+    /// range delete: id 7 holds its last put, ids 20..=29 are gone.
+    fn ops() -> Vec<ReplayOp> {
+        let mut ops: Vec<ReplayOp> = (0..3000u64)
+            .map(|i| match i % 7 {
+                3 => ReplayOp::Delete { id: i % 50 },
+                _ => ReplayOp::Put {
+                    id: i % 50,
+                    offset: 64 + i * 40,
+                    len: (i % 11) as u32,
+                },
+            })
+            .collect();
+        ops.push(ReplayOp::DeleteRange { lo: 20, hi: 29 });
+        ops
+    }
+
+    type Read = Box<dyn FnOnce(&mut dyn FnMut(ReplayOp)) -> Result<u32>>;
+    type Replay = fn(Index, u64, u64, Option<Resize>, Read) -> Result<(u32, Index, u64)>;
+
+    fn replayed(how: Replay, fail: bool) -> Result<(u32, Index, u64)> {
+        how(
+            Index::default(),
+            1,
+            0,
+            None,
+            Box::new(move |push| {
+                ops().into_iter().for_each(push);
+                if fail {
+                    Err(Error::NothingToReport("read failed"))
+                } else {
+                    Ok(7)
+                }
+            }),
+        )
+    }
+
+    /// The helper thread and the fallback on the calling thread (taken
+    /// when no thread can be spawned) build the same index, in log order,
+    /// and both pass on what reading returned.
+    #[test]
+    fn both_ways_of_replaying_apply_the_same_operations_in_order() {
+        let mut model = std::collections::BTreeMap::new();
+        for op in ops() {
+            match op {
+                ReplayOp::Put { id, offset, len } => {
+                    model.insert(id, (offset, len));
+                }
+                ReplayOp::Delete { id } => {
+                    model.remove(&id);
+                }
+                ReplayOp::DeleteRange { lo, hi } => model.retain(|id, _| !(lo..=hi).contains(id)),
+                ReplayOp::Damaged { .. } => unreachable!(),
+            }
+        }
+        for how in [replay_in_two::<u32> as _, replay_here::<u32> as _] {
+            let (r, index, live) = replayed(how, false).unwrap();
+            assert_eq!(r, 7);
+            assert_eq!(index.len(), model.len());
+            for (&id, &(offset, len)) in &model {
+                let e = index.get(id).unwrap();
+                assert_eq!((e.offset, e.len, e.odd_gen), (offset, len, true), "id {id}");
+            }
+            assert_eq!(live, model.values().map(|&(_, len)| u64::from(len)).sum());
+            let err = replayed(how, true).err().unwrap();
+            assert_eq!(
+                err.to_string(),
+                Error::NothingToReport("read failed").to_string()
+            );
+        }
     }
 }

@@ -117,15 +117,17 @@ impl Options {
 
     /// Bytes of log growth after which `should_snapshot` turns true, once
     /// the log after the newest snapshot also holds a quarter as many
-    /// records as that snapshot has entries; 0 makes it always false.
+    /// records as that snapshot has entries, or 16 times its size in bytes;
+    /// 0 makes it always false.
     pub fn set_snapshot_threshold(&mut self, bytes: u64) -> &mut Self {
         self.snapshot_threshold = bytes;
         self
     }
 
-    /// Whether crossing the snapshot threshold starts a snapshot in the
-    /// background (the default). Off, `should_snapshot` still reports the
-    /// threshold, for callers that schedule `snapshot` themselves.
+    /// Whether the write after which `should_snapshot` is true starts a
+    /// snapshot in the background (the default). Off, `should_snapshot`
+    /// still reports when one is due, for callers that schedule `snapshot`
+    /// themselves.
     pub fn set_auto_snapshot(&mut self, on: bool) -> &mut Self {
         self.auto_snapshot = on;
         self

@@ -230,9 +230,52 @@ fn replay_applies_close_repeats_of_an_id_in_log_order() {
     assert_eq!(st.live_bytes, model.values().map(|v| v.len() as u64).sum());
 }
 
+/// Records after a snapshot of 40 ids are due at record 50, or earlier
+/// once the log after it has grown by 16 times the snapshot's 800 bytes of
+/// entries: large records make a snapshot due by bytes.
+#[test]
+fn a_snapshot_is_due_once_the_log_has_grown_by_sixteen_of_it() {
+    let t = dir();
+    let mut o = opts(Durability::Flush);
+    o.set_snapshot_threshold(100).set_auto_snapshot(false);
+    let s = Store::open(t.path(), &o).unwrap();
+    for id in 0..40 {
+        s.store(id, b"x").unwrap();
+    }
+    let at = s.snapshot().unwrap();
+    s.store(100, &[1; 12_700]).unwrap();
+    s.store(101, &[1; 35]).unwrap();
+    assert_eq!(s.log_position() - at, 12_799);
+    assert!(!s.should_snapshot(), "one byte short, at record 42 of 50");
+    s.store(102, b"").unwrap();
+    assert!(s.should_snapshot());
+}
+
+/// A log of overwrites holds few ids however long it is: its replay keeps
+/// the index the log's length guessed (it projects 100 ids).
+#[test]
+fn a_full_replay_of_overwrites_keeps_the_guessed_index() {
+    let t = dir();
+    let mut o = opts(Durability::None);
+    o.set_snapshot_threshold(0);
+    let s = Store::open(t.path(), &o).unwrap();
+    for i in 0..200_000u64 {
+        s.store(i % 100, &i.to_le_bytes()).unwrap();
+    }
+    s.close().unwrap();
+    let len = std::fs::metadata(log_of(&t)).unwrap().len();
+    let s = Store::open(t.path(), &o).unwrap();
+    assert_eq!(s.open_report().records_replayed, 200_000);
+    assert_eq!(
+        s.index_memory_bytes(),
+        crate::index::Index::for_log_len(len).memory_bytes()
+    );
+    assert_eq!(s.len(), 100);
+}
+
 /// A full replay guesses the index's size from the log's length (256 bytes
-/// per id), then from the records of its first sixteenth (here the first
-/// MiB: 26,215 records of 40 bytes), which project exactly 200,000 ids:
+/// per id), then from the ids in its first sixteenth (here the first MiB:
+/// 26,215 records of 40 bytes, all new ids), which project exactly 200,000:
 /// the index ends presized for them, as from a snapshot of 200,000.
 #[test]
 fn a_full_replay_sizes_the_index_from_the_records_it_reads() {

@@ -209,10 +209,16 @@ pub(crate) fn prefetch<T>(r: &T) {
 /// they are (zero for fresh pages). Best effort: an older kernel refuses
 /// (`EINVAL`), and the pages then fault in on first touch as usual.
 pub(crate) fn populate<T>(mem: &mut [T]) {
-    const PAGE: usize = 4096;
+    // SAFETY: sysconf takes an integer and reads no memory of ours.
+    let Ok(page) = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }) else {
+        return;
+    };
+    if page == 0 {
+        return;
+    }
     let start = mem.as_mut_ptr() as usize;
     let end = start + std::mem::size_of_val(mem);
-    let (first, last) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
+    let (first, last) = (start.next_multiple_of(page), end / page * page);
     if last > first {
         // SAFETY: [first, last) lies inside `mem`, which this call borrows
         // exclusively; MADV_POPULATE_WRITE maps pages in without changing

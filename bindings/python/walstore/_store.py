@@ -251,9 +251,9 @@ class Store:
     STRICT recovery, 64 MiB max_payload, 64 MiB snapshot_threshold, 256 KiB
     write_buffer). ``durability`` and ``recovery`` take a ``Durability`` /
     ``Recovery`` member, its int value or its name ("fsync", "salvage"...).
-    ``auto_snapshot`` (library default: on) makes the write that crosses
-    ``snapshot_threshold`` start a snapshot in the background; off, the
-    caller checks ``should_snapshot()`` and calls ``snapshot()`` itself.
+    ``auto_snapshot`` (library default: on) makes the write after which
+    ``should_snapshot()`` is true start a snapshot in the background; off,
+    the caller checks ``should_snapshot()`` and calls ``snapshot()`` itself.
     ``auto_compact=(dead_ratio, min_log_bytes)`` (library default: (0.5,
     64 MiB)) makes a write that leaves the log at least ``min_log_bytes``
     long with at least ``dead_ratio`` of its record bytes dead start a
@@ -609,8 +609,8 @@ class Store:
     def should_snapshot(self) -> bool:
         """True when the log has grown by at least the snapshot threshold
         since the newest snapshot, with at least a quarter of that
-        snapshot's entries in records written after it (always False with
-        a threshold of 0)."""
+        snapshot's entries in records written after it or 16 times its size
+        in bytes (always False with a threshold of 0)."""
         h = self._enter()
         try:
             return bool(lib.wal_should_snapshot(h))

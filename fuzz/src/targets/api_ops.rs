@@ -12,8 +12,8 @@
 //!   nothing (for a batch: none of it);
 //! - every write moves the log position by exactly the bytes its records
 //!   take (32 per record header, batches framed by two more records);
-//! - `snapshot` returns the current position; `should_snapshot` follows the
-//!   threshold;
+//! - `snapshot` returns the current position; `should_snapshot` is never
+//!   true below the threshold;
 //! - `compact` leaves one record per live id, in a new generation, and no
 //!   snapshot of the old one;
 //! - after a reopen (close, then open with options from the input) the
@@ -263,13 +263,14 @@ pub fn run(data: &[u8]) {
             14 => write_batch(&mut r, &st, &o, &mut run, before),
             _ if o.auto_snapshot() => {}
             _ => {
+                // The threshold is necessary, not sufficient: after a
+                // snapshot, records or bytes proportional to its entries
+                // are needed too (tested exactly in the store's tests).
                 let t = o.snapshot_threshold();
                 let since = before - st.snapshot_position();
-                assert_eq!(
-                    st.should_snapshot(),
-                    t != 0 && since >= t,
-                    "should_snapshot"
-                );
+                if st.should_snapshot() {
+                    assert!(t != 0 && since >= t, "should_snapshot below the threshold");
+                }
             }
         }
         // Only a compaction moves the log position back.
