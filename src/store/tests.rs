@@ -134,12 +134,9 @@ fn should_snapshot_follows_the_log_position() {
     assert_eq!(s.stats().auto_snapshots, 0);
 }
 
-/// Past the byte threshold, a snapshot of 40 ids (taken after record 40)
-/// is due only at record 50: a quarter of its entries in records. A reopen
-/// that loads it keeps that schedule; a compaction, which starts a log with
-/// no snapshot, leaves only the byte threshold.
-#[test]
-fn a_snapshot_is_due_once_a_quarter_of_its_entries_were_written_after_it() {
+/// A store of ids 0..40 (records 1..=40, one byte each), with a snapshot
+/// threshold of 100 bytes and automatic snapshots off.
+fn forty_ids_with_manual_snapshots() -> (tempfile::TempDir, Options, Store) {
     let t = dir();
     let mut o = opts(Durability::Flush);
     o.set_snapshot_threshold(100).set_auto_snapshot(false);
@@ -147,6 +144,16 @@ fn a_snapshot_is_due_once_a_quarter_of_its_entries_were_written_after_it() {
     for id in 0..40 {
         s.store(id, b"x").unwrap();
     }
+    (t, o, s)
+}
+
+/// Past the byte threshold, a snapshot of 40 ids (taken after record 40)
+/// is due only at record 50: a quarter of its entries in records. A reopen
+/// that loads it keeps that schedule; a compaction, which starts a log with
+/// no snapshot, leaves only the byte threshold.
+#[test]
+fn a_snapshot_is_due_once_a_quarter_of_its_entries_were_written_after_it() {
+    let (t, o, s) = forty_ids_with_manual_snapshots();
     assert!(s.should_snapshot(), "no snapshot yet: bytes alone");
     s.snapshot().unwrap();
     assert!(!s.should_snapshot());
@@ -235,13 +242,7 @@ fn replay_applies_close_repeats_of_an_id_in_log_order() {
 /// entries: large records make a snapshot due by bytes.
 #[test]
 fn a_snapshot_is_due_once_the_log_has_grown_by_sixteen_of_it() {
-    let t = dir();
-    let mut o = opts(Durability::Flush);
-    o.set_snapshot_threshold(100).set_auto_snapshot(false);
-    let s = Store::open(t.path(), &o).unwrap();
-    for id in 0..40 {
-        s.store(id, b"x").unwrap();
-    }
+    let (_t, _, s) = forty_ids_with_manual_snapshots();
     let at = s.snapshot().unwrap();
     s.store(100, &[1; 12_700]).unwrap();
     s.store(101, &[1; 35]).unwrap();
@@ -251,21 +252,28 @@ fn a_snapshot_is_due_once_the_log_has_grown_by_sixteen_of_it() {
     assert!(s.should_snapshot());
 }
 
-/// A log of overwrites holds few ids however long it is: its replay keeps
-/// the index the log's length guessed (it projects 100 ids).
-#[test]
-fn a_full_replay_of_overwrites_keeps_the_guessed_index() {
+/// Stores `i` (8 bytes) under `id_of(i)` for i in 0..200,000, with no
+/// snapshot, and reopens: a full replay of 200,000 records of 40 bytes.
+fn reopened_after_200_000_stores(id_of: fn(u64) -> u64) -> (tempfile::TempDir, Store) {
     let t = dir();
     let mut o = opts(Durability::None);
     o.set_snapshot_threshold(0);
     let s = Store::open(t.path(), &o).unwrap();
     for i in 0..200_000u64 {
-        s.store(i % 100, &i.to_le_bytes()).unwrap();
+        s.store(id_of(i), &i.to_le_bytes()).unwrap();
     }
     s.close().unwrap();
-    let len = std::fs::metadata(log_of(&t)).unwrap().len();
     let s = Store::open(t.path(), &o).unwrap();
     assert_eq!(s.open_report().records_replayed, 200_000);
+    (t, s)
+}
+
+/// A log of overwrites holds few ids however long it is: its replay keeps
+/// the index the log's length guessed (it projects 100 ids).
+#[test]
+fn a_full_replay_of_overwrites_keeps_the_guessed_index() {
+    let (t, s) = reopened_after_200_000_stores(|i| i % 100);
+    let len = std::fs::metadata(log_of(&t)).unwrap().len();
     assert_eq!(
         s.index_memory_bytes(),
         crate::index::Index::for_log_len(len).memory_bytes()
@@ -279,20 +287,11 @@ fn a_full_replay_of_overwrites_keeps_the_guessed_index() {
 /// the index ends presized for them, as from a snapshot of 200,000.
 #[test]
 fn a_full_replay_sizes_the_index_from_the_records_it_reads() {
-    let t = dir();
-    let mut o = opts(Durability::None);
-    o.set_snapshot_threshold(0);
-    let s = Store::open(t.path(), &o).unwrap();
-    for id in 0..200_000u64 {
-        s.store(id, &id.to_le_bytes()).unwrap();
-    }
-    s.close().unwrap();
+    let (t, s) = reopened_after_200_000_stores(|i| i);
     assert_eq!(
         std::fs::metadata(log_of(&t)).unwrap().len(),
         64 + 200_000 * 40
     );
-    let s = Store::open(t.path(), &o).unwrap();
-    assert_eq!(s.open_report().records_replayed, 200_000);
     assert_eq!(
         s.index_memory_bytes(),
         crate::index::Index::with_capacity(200_000).memory_bytes()
