@@ -129,18 +129,24 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
             // A full replay's index was sized on the log's length alone.
             let resize = (start.offset == FILE_HEADER_LEN as u64)
                 .then(|| Resize::after_a_sixteenth(start.offset, file_len));
+            let read = |apply: &mut dyn FnMut(ReplayOp)| {
+                replay(
+                    &file,
+                    &log_path,
+                    file_len,
+                    &h,
+                    start,
+                    opts.recovery(),
+                    apply,
+                )
+            };
+            // A short replay is not worth a thread.
             let (r, replayed_index, replayed_live) =
-                replay_in_two(index, generation, live, resize, |apply| {
-                    replay(
-                        &file,
-                        &log_path,
-                        file_len,
-                        &h,
-                        start,
-                        opts.recovery(),
-                        apply,
-                    )
-                })?;
+                if file_len.saturating_sub(start.offset) < REPLAY_IN_TWO_BYTES {
+                    replay_here(index, generation, live, resize, read)?
+                } else {
+                    replay_in_two(index, generation, live, resize, read)?
+                };
             index = replayed_index;
             live = replayed_live;
             // walstore numbers from 1, one per record: a number near the top
@@ -299,6 +305,8 @@ fn pick_snapshot<V: Vfs>(
     Ok(chosen)
 }
 
+/// Logs with fewer bytes to replay than this replay on the calling thread.
+const REPLAY_IN_TWO_BYTES: u64 = 1 << 20;
 /// Operations handed from the reading thread to the applying one at a time.
 const REPLAY_BATCH: usize = 1024;
 /// Batches that may wait for the applying thread.
