@@ -7,6 +7,7 @@ mod background;
 mod batch;
 mod changes;
 mod compact;
+mod fill;
 mod iter;
 mod logs;
 mod map;
