@@ -21,6 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
+use walstore::format::FLAG_PREALLOCATED;
 use walstore::{Durability, Error, ErrorKind, Options, RecoveryMode, Store, WriteBatch};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
@@ -446,15 +447,28 @@ struct Pristine {
 
 impl Pristine {
     /// Writes the log through the API and pins its layout to the model.
-    fn build() -> Pristine {
+    /// Without `preallocated`, the header's PREALLOCATED flag is cleared, as
+    /// in a log that walstore 0.2 wrote: the older rules must hold for it.
+    fn build(preallocated: bool) -> Pristine {
         let dir = new_dir();
         let store = Store::open(dir.path(), &opts(RecoveryMode::Strict)).unwrap();
         run_ops(&store, OPS);
         store.close().unwrap();
-        let log = fs::read(log_path(dir.path())).unwrap();
+        let mut log = fs::read(log_path(dir.path())).unwrap();
+        if !preallocated {
+            log[12] &= !FLAG_PREALLOCATED as u8;
+            let crc = crc32fast::hash(&log[..60]);
+            log[60..64].copy_from_slice(&crc.to_le_bytes());
+            fs::write(log_path(dir.path()), &log).unwrap();
+        }
         let model = Model::from_ops(OPS);
-        check_layout(&log, &model);
+        check_layout(&log, &model, preallocated);
         Pristine { dir, log, model }
+    }
+
+    /// The pristine log with its header's PREALLOCATED flag, and without.
+    fn both() -> [Pristine; 2] {
+        [Pristine::build(true), Pristine::build(false)]
     }
 
     fn len(&self) -> u64 {
@@ -478,11 +492,12 @@ impl Pristine {
     }
 }
 
-fn check_layout(log: &[u8], m: &Model) {
+fn check_layout(log: &[u8], m: &Model, preallocated: bool) {
     assert_eq!(log.len() as u64, m.end(), "log length vs model");
     assert_eq!(&log[0..8], b"WALSTORE");
     assert_eq!(u32_at(log, 8), 1, "format version");
-    assert_eq!(u32_at(log, 12), 0, "flags");
+    let flags = if preallocated { FLAG_PREALLOCATED } else { 0 };
+    assert_eq!(u32_at(log, 12), flags, "flags");
     assert_eq!(u64_at(log, 24), 1, "generation");
     assert!(log[40..60].iter().all(|&b| b == 0), "reserved bytes");
     assert_eq!(u32_at(log, 60), crc32fast::hash(&log[..60]), "file CRC");
@@ -578,9 +593,25 @@ fn assert_no_tail(store: &Store, log: &[u8], ctx: &str) {
     assert_untouched(store.dir(), log, ctx);
 }
 
+/// Where a torn tail from `offset` ends: the end of the file, or in a
+/// preallocated log the end of its last non-zero byte (zeros after it are
+/// free space, even those the torn record wrote).
+fn tail_end(log: &[u8], offset: u64) -> usize {
+    if u32_at(log, 12) & FLAG_PREALLOCATED == 0 {
+        return log.len();
+    }
+    let from = offset as usize;
+    from + log[from..]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i + 1)
+}
+
 /// The open cut `log[offset..]`: reported exactly, saved to one side file
-/// holding exactly those bytes, and the log now ends at `offset`.
+/// holding exactly those bytes (up to `tail_end`), and the log now ends at
+/// `offset`.
 fn assert_tail_cut(store: &Store, log: &[u8], offset: u64, ctx: &str) {
+    let end = tail_end(log, offset);
     let dir = store.dir();
     let report = store.open_report();
     assert!(!report.reinitialised, "{ctx}: reinitialised");
@@ -589,7 +620,7 @@ fn assert_tail_cut(store: &Store, log: &[u8], offset: u64, ctx: &str) {
         .as_ref()
         .unwrap_or_else(|| panic!("{ctx}: no torn tail reported"));
     assert_eq!(tail.offset, offset, "{ctx}: tail offset");
-    assert_eq!(tail.bytes, log.len() as u64 - offset, "{ctx}: tail bytes");
+    assert_eq!(tail.bytes, end as u64 - offset, "{ctx}: tail bytes");
     let saved = tail
         .saved_to
         .clone()
@@ -606,7 +637,7 @@ fn assert_tail_cut(store: &Store, log: &[u8], offset: u64, ctx: &str) {
     );
     assert_eq!(cut_files(dir), vec![saved.clone()], "{ctx}: side files");
     assert!(
-        fs::read(&saved).unwrap() == log[offset as usize..],
+        fs::read(&saved).unwrap() == log[offset as usize..end],
         "{ctx}: side file content"
     );
     assert!(
@@ -620,82 +651,83 @@ fn assert_tail_cut(store: &Store, log: &[u8], offset: u64, ctx: &str) {
 
 #[test]
 fn layout_matches_the_model() {
-    let p = Pristine::build();
-    // Pin the shape of the model itself, so a mistake in it cannot hide.
-    let kinds: Vec<Kind> = p.model.recs.iter().map(|r| r.kind).collect();
-    use Kind::*;
-    assert_eq!(
-        kinds,
-        [
-            Put,
-            Put,
-            Put,
-            Put,
-            Put,
-            Delete,
-            BatchBegin,
-            Put,
-            Put,
-            Put,
-            BatchCommit,
-            Put,
-            Delete,
-            BatchBegin,
-            Put,
-            DeleteRange,
-            Put,
-            Delete,
-            Delete,
-            BatchCommit,
-            DeleteRange,
-            Put
-        ]
-    );
-    assert_eq!(p.model.groups.len(), OPS.len());
-    assert_eq!(p.model.recs[6].id, 3, "batch begin carries the count");
-    // The mixed batch: its framing counts its 5 operation records; the range
-    // deletes carry the low end as the id and the high end as the payload.
-    assert_eq!((p.model.recs[13].id, p.model.recs[19].id), (5, 5));
-    assert_eq!((p.model.recs[15].id, p.model.recs[15].range_hi()), (2, 3));
-    assert_eq!(p.model.recs[15].payload, [3, 0, 0, 0, 0, 0, 0, 0]);
-    assert_eq!((p.model.recs[20].id, p.model.recs[20].range_hi()), (1, 7));
-    assert_eq!(p.model.recs[20].group, p.model.recs[19].group + 1);
-    assert_eq!(p.model.recs.last().unwrap().kind, Put);
-    assert_eq!(p.model.recs.last().unwrap().group, OPS.len() - 1);
-    // Before the mixed batch...
-    let mut want = State::new();
-    want.insert(1, Want::Bytes(b"alpha, second version".to_vec()));
-    want.insert(2, Want::Bytes(Vec::new()));
-    want.insert(3, Want::Bytes(b"charlie-final".to_vec()));
-    want.insert(6, Want::Bytes(b"foxtrot".to_vec()));
-    assert_eq!(p.model.state(9, None), want);
-    // ...after it (2 and 3 gone, 8 new, 6 gone)...
-    want.remove(&2);
-    want.remove(&3);
-    want.insert(8, Want::Bytes(b"india".to_vec()));
-    want.remove(&6);
-    assert_eq!(p.model.state(10, None), want);
-    // ...after the lone range delete (1 gone, 8 kept), and at the end.
-    want.remove(&1);
-    assert_eq!(p.model.state(11, None), want);
-    want.insert(7, Want::Bytes(b"golf: the last record".to_vec()));
-    assert_eq!(p.full_state(), want);
-    assert_eq!(p.model.replayed(OPS.len()), 12 + 5 + 1);
-    assert_eq!(
-        p.model.ids(),
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 42],
-        "ids checked in every outcome"
-    );
+    for p in Pristine::both() {
+        // Pin the shape of the model itself, so a mistake in it cannot hide.
+        let kinds: Vec<Kind> = p.model.recs.iter().map(|r| r.kind).collect();
+        use Kind::*;
+        assert_eq!(
+            kinds,
+            [
+                Put,
+                Put,
+                Put,
+                Put,
+                Put,
+                Delete,
+                BatchBegin,
+                Put,
+                Put,
+                Put,
+                BatchCommit,
+                Put,
+                Delete,
+                BatchBegin,
+                Put,
+                DeleteRange,
+                Put,
+                Delete,
+                Delete,
+                BatchCommit,
+                DeleteRange,
+                Put
+            ]
+        );
+        assert_eq!(p.model.groups.len(), OPS.len());
+        assert_eq!(p.model.recs[6].id, 3, "batch begin carries the count");
+        // The mixed batch: its framing counts its 5 operation records; the range
+        // deletes carry the low end as the id and the high end as the payload.
+        assert_eq!((p.model.recs[13].id, p.model.recs[19].id), (5, 5));
+        assert_eq!((p.model.recs[15].id, p.model.recs[15].range_hi()), (2, 3));
+        assert_eq!(p.model.recs[15].payload, [3, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!((p.model.recs[20].id, p.model.recs[20].range_hi()), (1, 7));
+        assert_eq!(p.model.recs[20].group, p.model.recs[19].group + 1);
+        assert_eq!(p.model.recs.last().unwrap().kind, Put);
+        assert_eq!(p.model.recs.last().unwrap().group, OPS.len() - 1);
+        // Before the mixed batch...
+        let mut want = State::new();
+        want.insert(1, Want::Bytes(b"alpha, second version".to_vec()));
+        want.insert(2, Want::Bytes(Vec::new()));
+        want.insert(3, Want::Bytes(b"charlie-final".to_vec()));
+        want.insert(6, Want::Bytes(b"foxtrot".to_vec()));
+        assert_eq!(p.model.state(9, None), want);
+        // ...after it (2 and 3 gone, 8 new, 6 gone)...
+        want.remove(&2);
+        want.remove(&3);
+        want.insert(8, Want::Bytes(b"india".to_vec()));
+        want.remove(&6);
+        assert_eq!(p.model.state(10, None), want);
+        // ...after the lone range delete (1 gone, 8 kept), and at the end.
+        want.remove(&1);
+        assert_eq!(p.model.state(11, None), want);
+        want.insert(7, Want::Bytes(b"golf: the last record".to_vec()));
+        assert_eq!(p.full_state(), want);
+        assert_eq!(p.model.replayed(OPS.len()), 12 + 5 + 1);
+        assert_eq!(
+            p.model.ids(),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 42],
+            "ids checked in every outcome"
+        );
 
-    let d = p.copy_with_log(&p.log);
-    let s = Store::open(d.path(), &opts(RecoveryMode::Absolute)).unwrap();
-    assert_no_tail(&s, &p.log, "pristine");
-    assert_eq!(
-        s.open_report().records_replayed,
-        p.model.replayed(OPS.len())
-    );
-    assert_eq!(s.open_report().damaged_records, 0);
-    check_state(&s, &p.model.ids(), &want, "pristine");
+        let d = p.copy_with_log(&p.log);
+        let s = Store::open(d.path(), &opts(RecoveryMode::Absolute)).unwrap();
+        assert_no_tail(&s, &p.log, "pristine");
+        assert_eq!(
+            s.open_report().records_replayed,
+            p.model.replayed(OPS.len())
+        );
+        assert_eq!(s.open_report().damaged_records, 0);
+        check_state(&s, &p.model.ids(), &want, "pristine");
+    }
 }
 
 fn check_truncation(p: &Pristine, len: u64, mode: RecoveryMode) {
@@ -749,52 +781,54 @@ fn check_truncation(p: &Pristine, len: u64, mode: RecoveryMode) {
 
 #[test]
 fn truncation_matrix() {
-    let p = Pristine::build();
-    let (mut reinit, mut boundary, mut tail) = (0, 0, 0);
-    for len in 0..=p.len() {
-        for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
-            check_truncation(&p, len, mode);
+    for p in Pristine::both() {
+        let (mut reinit, mut boundary, mut tail) = (0, 0, 0);
+        for len in 0..=p.len() {
+            for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
+                check_truncation(&p, len, mode);
+            }
+            if len < FILE_HEADER_LEN {
+                reinit += 1;
+            } else if p.model.boundary(p.model.groups_within(len)) == len {
+                boundary += 1;
+            } else {
+                tail += 1;
+            }
         }
-        if len < FILE_HEADER_LEN {
-            reinit += 1;
-        } else if p.model.boundary(p.model.groups_within(len)) == len {
-            boundary += 1;
-        } else {
-            tail += 1;
-        }
-    }
-    eprintln!(
-        "truncation matrix ({} lengths x Strict, Salvage): {reinit} re-initialised, \
+        eprintln!(
+            "truncation matrix ({} lengths x Strict, Salvage): {reinit} re-initialised, \
          {boundary} at a commit boundary, {tail} torn tails cut",
-        p.len() + 1
-    );
-    assert_eq!(boundary, OPS.len() + 1);
-    assert_eq!(reinit + boundary + tail, p.len() as usize + 1);
+            p.len() + 1
+        );
+        assert_eq!(boundary, OPS.len() + 1);
+        assert_eq!(reinit + boundary + tail, p.len() as usize + 1);
+    }
 }
 
 #[test]
 fn absolute_refuses_every_torn_tail() {
-    let p = Pristine::build();
-    let mut refused = 0;
-    for len in FILE_HEADER_LEN..=p.len() {
-        let ctx = format!("Absolute, truncated to {len}");
-        let log = &p.log[..len as usize];
-        let d = p.copy_with_log(log);
-        let groups = p.model.groups_within(len);
-        let boundary = p.model.boundary(groups);
-        let r = Store::open(d.path(), &opts(RecoveryMode::Absolute));
-        if boundary == len {
-            let s = r.unwrap();
-            assert_no_tail(&s, log, &ctx);
-            check_state(&s, &p.model.ids(), &p.model.state(groups, None), &ctx);
-        } else {
-            expect_corruption(r, d.path(), boundary, &ctx);
-            assert_untouched(d.path(), log, &ctx);
-            refused += 1;
+    for p in Pristine::both() {
+        let mut refused = 0;
+        for len in FILE_HEADER_LEN..=p.len() {
+            let ctx = format!("Absolute, truncated to {len}");
+            let log = &p.log[..len as usize];
+            let d = p.copy_with_log(log);
+            let groups = p.model.groups_within(len);
+            let boundary = p.model.boundary(groups);
+            let r = Store::open(d.path(), &opts(RecoveryMode::Absolute));
+            if boundary == len {
+                let s = r.unwrap();
+                assert_no_tail(&s, log, &ctx);
+                check_state(&s, &p.model.ids(), &p.model.state(groups, None), &ctx);
+            } else {
+                expect_corruption(r, d.path(), boundary, &ctx);
+                assert_untouched(d.path(), log, &ctx);
+                refused += 1;
+            }
         }
+        eprintln!("absolute: {refused} torn tails refused");
+        assert_eq!(refused, p.len() - FILE_HEADER_LEN - OPS.len() as u64);
     }
-    eprintln!("absolute: {refused} torn tails refused");
-    assert_eq!(refused, p.len() - FILE_HEADER_LEN - OPS.len() as u64);
 }
 
 /// Opens a copy of the pristine store whose log is `log` (one bit flipped)
@@ -841,95 +875,172 @@ fn check_flip(p: &Pristine, log: &[u8], mode: RecoveryMode, expect: &Expect, ctx
 
 #[test]
 fn bit_flip_matrix() {
-    let p = Pristine::build();
-    let mut counts: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
-    let mut total = 0usize;
-    for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
-        for bit in 0..p.log.len() * 8 {
-            let byte = bit / 8;
-            let mut log = p.log.clone();
-            log[byte] ^= 1 << (bit % 8);
-            let expect = p.model.expect_flip(byte as u64, mode);
-            let ctx = format!("{mode:?}, bit {} of byte {byte}: {expect:?}", bit % 8);
-            check_flip(&p, &log, mode, &expect, &ctx);
-            *counts
-                .entry((format!("{mode:?}"), expect.category()))
-                .or_default() += 1;
-            total += 1;
+    for p in Pristine::both() {
+        let mut counts: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
+        let mut total = 0usize;
+        for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
+            for bit in 0..p.log.len() * 8 {
+                let byte = bit / 8;
+                let mut log = p.log.clone();
+                log[byte] ^= 1 << (bit % 8);
+                let expect = p.model.expect_flip(byte as u64, mode);
+                let ctx = format!("{mode:?}, bit {} of byte {byte}: {expect:?}", bit % 8);
+                check_flip(&p, &log, mode, &expect, &ctx);
+                *counts
+                    .entry((format!("{mode:?}"), expect.category()))
+                    .or_default() += 1;
+                total += 1;
+            }
         }
-    }
-    eprintln!("bit-flip matrix over a {}-byte log:", p.len());
-    for ((mode, category), n) in &counts {
-        eprintln!("  {mode:8} {category:46} {n:6}");
-    }
-    eprintln!("  total {total}");
-    assert_eq!(total, 2 * 8 * p.log.len());
+        eprintln!("bit-flip matrix over a {}-byte log:", p.len());
+        for ((mode, category), n) in &counts {
+            eprintln!("  {mode:8} {category:46} {n:6}");
+        }
+        eprintln!("  total {total}");
+        assert_eq!(total, 2 * 8 * p.log.len());
 
-    // Every category the design has must have been exercised.
-    let count = |mode: &str, cat: &str| {
-        counts
-            .iter()
-            .filter(|((m, c), _)| m == mode && *c == cat)
-            .map(|(_, n)| *n)
-            .sum::<usize>()
-    };
-    for mode in ["Strict", "Salvage"] {
-        assert_eq!(count(mode, "incompatible (magic/version)"), 12 * 8);
-        assert_eq!(count(mode, "corruption at 0 (file header)"), 52 * 8);
-        assert!(count(mode, "corruption (record header)") > 0);
-        assert!(count(mode, "torn tail cut") > 0);
+        // Every category the design has must have been exercised.
+        let count = |mode: &str, cat: &str| {
+            counts
+                .iter()
+                .filter(|((m, c), _)| m == mode && *c == cat)
+                .map(|(_, n)| *n)
+                .sum::<usize>()
+        };
+        for mode in ["Strict", "Salvage"] {
+            assert_eq!(count(mode, "incompatible (magic/version)"), 12 * 8);
+            assert_eq!(count(mode, "corruption at 0 (file header)"), 52 * 8);
+            assert!(count(mode, "corruption (record header)") > 0);
+            assert!(count(mode, "torn tail cut") > 0);
+        }
+        assert!(count("Strict", "corruption (payload)") > 0);
+        assert_eq!(count("Salvage", "corruption (payload)"), 0);
+        // Both range deletes are followed by valid records: each of the 64 bits
+        // of their 8-byte payloads fails the open, in both modes.
+        for mode in ["Strict", "Salvage"] {
+            assert_eq!(count(mode, "corruption (range delete payload)"), 2 * 64);
+        }
+        assert!(count("Salvage", "salvaged, id reads Corruption") > 0);
+        assert!(count("Salvage", "salvaged, damage superseded") > 0);
+        assert_eq!(
+            count("Salvage", "salvaged, id reads Corruption")
+                + count("Salvage", "salvaged, damage superseded"),
+            count("Strict", "corruption (payload)")
+        );
     }
-    assert!(count("Strict", "corruption (payload)") > 0);
-    assert_eq!(count("Salvage", "corruption (payload)"), 0);
-    // Both range deletes are followed by valid records: each of the 64 bits
-    // of their 8-byte payloads fails the open, in both modes.
-    for mode in ["Strict", "Salvage"] {
-        assert_eq!(count(mode, "corruption (range delete payload)"), 2 * 64);
-    }
-    assert!(count("Salvage", "salvaged, id reads Corruption") > 0);
-    assert!(count("Salvage", "salvaged, damage superseded") > 0);
-    assert_eq!(
-        count("Salvage", "salvaged, id reads Corruption")
-            + count("Salvage", "salvaged, damage superseded"),
-        count("Strict", "corruption (payload)")
-    );
 }
 
+/// In a log without the PREALLOCATED flag, zeros after the last record are
+/// what a crash leaves when the file's size reached the disk before its
+/// bytes: a torn tail.
 #[test]
 fn zero_filled_tail_is_cut_and_new_writes_survive() {
-    let p = Pristine::build();
+    {
+        let p = Pristine::build(false);
+        let ids = p.model.ids();
+        let old_end = p.len();
+        for zeros in [1usize, 31, 32, 100, 4096] {
+            let mut log = p.log.clone();
+            log.resize(log.len() + zeros, 0);
+
+            let ctx = format!("Absolute, {zeros} zero bytes appended");
+            let d = p.copy_with_log(&log);
+            let r = Store::open(d.path(), &opts(RecoveryMode::Absolute));
+            expect_corruption(r, d.path(), old_end, &ctx);
+            assert_untouched(d.path(), &log, &ctx);
+
+            for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
+                let ctx = format!("{mode:?}, {zeros} zero bytes appended");
+                let d = p.copy_with_log(&log);
+                let s = Store::open(d.path(), &opts(mode)).unwrap();
+                assert_tail_cut(&s, &log, old_end, &ctx);
+                let mut want = p.full_state();
+                check_state(&s, &ids, &want, &ctx);
+                s.store(2000, b"after the zeros").unwrap();
+                s.store_batch(&[(2001, b"batch one"), (2, b"two, rewritten")])
+                    .unwrap();
+                s.close().unwrap();
+                want.insert(2000, Want::Bytes(b"after the zeros".to_vec()));
+                want.insert(2001, Want::Bytes(b"batch one".to_vec()));
+                want.insert(2, Want::Bytes(b"two, rewritten".to_vec()));
+
+                let s = Store::open(d.path(), &opts(mode)).unwrap();
+                assert_eq!(s.open_report().torn_tail, None, "{ctx}, reopened");
+                check_state(&s, &ids, &want, &format!("{ctx}, reopened"));
+                s.close().unwrap();
+            }
+        }
+    }
+}
+
+/// In a preallocated log, zeros after the last record are free space that
+/// `fallocate` added: every mode opens with no tail and cuts nothing, and
+/// new records go where the zeros begin. Damage before the zeros is still a
+/// torn tail, which ends at the last non-zero byte.
+#[test]
+fn zeros_after_the_last_record_of_a_preallocated_log_are_free_space() {
+    let p = Pristine::build(true);
     let ids = p.model.ids();
     let old_end = p.len();
-    for zeros in [1usize, 31, 32, 100, 4096] {
+    for zeros in [1usize, 31, 32, 100, 4096, 1 << 20] {
         let mut log = p.log.clone();
         log.resize(log.len() + zeros, 0);
-
-        let ctx = format!("Absolute, {zeros} zero bytes appended");
-        let d = p.copy_with_log(&log);
-        let r = Store::open(d.path(), &opts(RecoveryMode::Absolute));
-        expect_corruption(r, d.path(), old_end, &ctx);
-        assert_untouched(d.path(), &log, &ctx);
-
-        for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
+        for mode in [
+            RecoveryMode::Strict,
+            RecoveryMode::Salvage,
+            RecoveryMode::Absolute,
+        ] {
             let ctx = format!("{mode:?}, {zeros} zero bytes appended");
             let d = p.copy_with_log(&log);
             let s = Store::open(d.path(), &opts(mode)).unwrap();
-            assert_tail_cut(&s, &log, old_end, &ctx);
+            assert_no_tail(&s, &log, &ctx);
+            assert_eq!(s.log_position(), old_end, "{ctx}");
             let mut want = p.full_state();
             check_state(&s, &ids, &want, &ctx);
             s.store(2000, b"after the zeros").unwrap();
             s.store_batch(&[(2001, b"batch one"), (2, b"two, rewritten")])
                 .unwrap();
+            let end = s.log_position();
             s.close().unwrap();
             want.insert(2000, Want::Bytes(b"after the zeros".to_vec()));
             want.insert(2001, Want::Bytes(b"batch one".to_vec()));
             want.insert(2, Want::Bytes(b"two, rewritten".to_vec()));
+            let closed = fs::read(log_path(d.path())).unwrap();
+            assert_eq!(
+                closed.len() as u64,
+                end,
+                "{ctx}: a close gives the zeros back"
+            );
+            assert!(
+                closed[..old_end as usize] == p.log[..],
+                "{ctx}: old records kept"
+            );
 
             let s = Store::open(d.path(), &opts(mode)).unwrap();
-            assert_eq!(s.open_report().torn_tail, None, "{ctx}, reopened");
+            assert_no_tail(&s, &closed, &format!("{ctx}, reopened"));
             check_state(&s, &ids, &want, &format!("{ctx}, reopened"));
             s.close().unwrap();
         }
+    }
+
+    let last = p.model.recs.last().unwrap();
+    for torn in [1, RECORD_HEADER_LEN, last.end() - last.offset - 1] {
+        let data = &p.log[..(last.offset + torn) as usize];
+        let mut log = data.to_vec();
+        log.resize(log.len() + 4096, 0);
+        let ctx = format!("last record torn after {torn} bytes, then zeros");
+
+        let d = p.copy_with_log(&log);
+        let r = Store::open(d.path(), &opts(RecoveryMode::Absolute));
+        expect_corruption(r, d.path(), last.offset, &ctx);
+        assert_untouched(d.path(), &log, &ctx);
+
+        let d = p.copy_with_log(&log);
+        let s = Store::open(d.path(), &opts(RecoveryMode::Strict)).unwrap();
+        // The side file holds the torn bytes, not the zeros after them.
+        assert_tail_cut(&s, data, last.offset, &ctx);
+        check_state(&s, &ids, &p.model.state(last.group, None), &ctx);
+        s.close().unwrap();
     }
 }
 
@@ -937,49 +1048,50 @@ fn zero_filled_tail_is_cut_and_new_writes_survive() {
 /// at its place must survive the next open.
 #[test]
 fn torn_last_record_then_new_writes_then_reopen() {
-    let p = Pristine::build();
-    let ids = p.model.ids();
-    let last = p.model.recs.last().unwrap();
-    let cuts = [
-        last.offset + 1,
-        last.offset + RECORD_HEADER_LEN - 1,
-        last.offset + RECORD_HEADER_LEN,
-        last.offset + RECORD_HEADER_LEN + last.payload.len() as u64 / 2,
-        last.end() - 1,
-    ];
-    for len in cuts {
-        let ctx = format!("last record torn at {len}");
-        let log = &p.log[..len as usize];
-        let d = p.copy_with_log(log);
-        let s = Store::open(d.path(), &opts(RecoveryMode::Strict)).unwrap();
-        assert_tail_cut(&s, log, last.offset, &ctx);
-        let mut want = p.model.state(last.group, None);
-        check_state(&s, &ids, &want, &ctx);
-
-        let new: [(u64, &[u8]); 3] = [
-            (3000, b"first after the cut"),
-            (7, b"id 7 again, whole this time"),
-            (3001, b""),
+    for p in Pristine::both() {
+        let ids = p.model.ids();
+        let last = p.model.recs.last().unwrap();
+        let cuts = [
+            last.offset + 1,
+            last.offset + RECORD_HEADER_LEN - 1,
+            last.offset + RECORD_HEADER_LEN,
+            last.offset + RECORD_HEADER_LEN + last.payload.len() as u64 / 2,
+            last.end() - 1,
         ];
-        for (id, data) in new {
-            s.store(id, data).unwrap();
-            want.insert(id, Want::Bytes(data.to_vec()));
-        }
-        check_state(&s, &ids, &want, &format!("{ctx}, before close"));
-        s.close().unwrap();
-
-        for round in 1..=2 {
-            let s = Store::open(d.path(), &opts(RecoveryMode::Absolute)).unwrap();
-            let ctx = format!("{ctx}, reopen {round}");
-            assert_eq!(s.open_report().torn_tail, None, "{ctx}");
-            assert_eq!(
-                s.open_report().records_replayed,
-                p.model.replayed(last.group) + 3,
-                "{ctx}"
-            );
+        for len in cuts {
+            let ctx = format!("last record torn at {len}");
+            let log = &p.log[..len as usize];
+            let d = p.copy_with_log(log);
+            let s = Store::open(d.path(), &opts(RecoveryMode::Strict)).unwrap();
+            assert_tail_cut(&s, log, last.offset, &ctx);
+            let mut want = p.model.state(last.group, None);
             check_state(&s, &ids, &want, &ctx);
+
+            let new: [(u64, &[u8]); 3] = [
+                (3000, b"first after the cut"),
+                (7, b"id 7 again, whole this time"),
+                (3001, b""),
+            ];
+            for (id, data) in new {
+                s.store(id, data).unwrap();
+                want.insert(id, Want::Bytes(data.to_vec()));
+            }
+            check_state(&s, &ids, &want, &format!("{ctx}, before close"));
             s.close().unwrap();
+
+            for round in 1..=2 {
+                let s = Store::open(d.path(), &opts(RecoveryMode::Absolute)).unwrap();
+                let ctx = format!("{ctx}, reopen {round}");
+                assert_eq!(s.open_report().torn_tail, None, "{ctx}");
+                assert_eq!(
+                    s.open_report().records_replayed,
+                    p.model.replayed(last.group) + 3,
+                    "{ctx}"
+                );
+                check_state(&s, &ids, &want, &ctx);
+                s.close().unwrap();
+            }
+            assert_eq!(cut_files(d.path()).len(), 1, "{ctx}: one side file");
         }
-        assert_eq!(cut_files(d.path()).len(), 1, "{ctx}: one side file");
     }
 }

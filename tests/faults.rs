@@ -2,6 +2,11 @@
 //! rollbacks, failed fdatasyncs, failed buffer flushes and failed opens. Every
 //! case asserts the exact error kind, the exact file length, exactly what is
 //! visible, and exactly what a reopen finds.
+//!
+//! The file system of most cases cannot allocate ahead
+//! (`FaultVfs::without_allocation`), so a log's file ends where its records
+//! do and every length is exact; the cases at the end run with allocation,
+//! where the file grows a step ahead of its records.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,6 +30,17 @@ const SHORT_EIO: FaultKind = FaultKind::ShortWrite(libc::EIO);
 static TOTAL_INJECTED: AtomicU64 = AtomicU64::new(0);
 
 type Model = BTreeMap<u64, Vec<u8>>;
+
+/// The bytes of a torn tail from `from`: every log walstore creates is
+/// preallocated, so the tail ends with its last non-zero byte (zeros after
+/// it, even those a torn write left, are free space).
+fn torn_bytes(log: &Path, from: u64) -> u64 {
+    let bytes = fs::read(log).unwrap();
+    let tail = &bytes[from as usize..];
+    tail.iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i as u64 + 1)
+}
 
 fn log_path(dir: &Path) -> PathBuf {
     dir.join(LOG_NAME)
@@ -169,7 +185,7 @@ fn expected_kind(f: FaultKind) -> ErrorKind {
 fn write_fault_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
     let dir = tmp();
     let log = log_path(dir.path());
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let o = opts(d);
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
     let mut m = seed(&s);
@@ -222,7 +238,7 @@ fn write_fault_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
     check_model(&s, &m, &[4, 6, 201]);
     s.close().unwrap();
     // And with a fresh FaultVfs.
-    let v2 = FaultVfs::new();
+    let v2 = FaultVfs::new().without_allocation();
     let s = Store::open_with_vfs(v2.clone(), dir.path(), &o).unwrap();
     assert_eq!(s.open_report().torn_tail, None);
     check_model(&s, &m, &[4, 6, 201]);
@@ -291,7 +307,7 @@ fn failed_short_write_enospc_flush() {
 fn disk_full_for_a_while_then_space_returns() {
     let dir = tmp();
     let log = log_path(dir.path());
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &opts(Durability::Fsync)).unwrap();
     let mut m = seed(&s);
     let before = file_len(&log);
@@ -325,7 +341,7 @@ fn disk_full_for_a_while_then_space_returns() {
 fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
     let dir = tmp();
     let log = log_path(dir.path());
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let o = opts(d);
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
     let m = seed(&s);
@@ -369,6 +385,7 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
     assert_eq!(e.kind(), ErrorKind::Poisoned, "{ctx}");
 
     // Reopen: a half-written record is a torn tail, saved and cut.
+    let torn = torn_bytes(&log, before);
     let s = Store::open(dir.path(), &o).unwrap();
     let report = s.open_report().clone();
     if half == 0 {
@@ -381,14 +398,14 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
             tail,
             TornTail {
                 offset: before,
-                bytes: half,
+                bytes: torn,
                 saved_to: Some(saved.clone()),
             },
             "{ctx}"
         );
         assert_eq!(cut_files(dir.path()).len(), 1);
         let side = fs::read(&saved).unwrap();
-        assert_eq!(side.len() as u64, half);
+        assert_eq!(side.len() as u64, torn);
     }
     assert_eq!(file_len(&log), before, "{ctx}");
     assert_eq!(fs::read(&log).unwrap(), original);
@@ -429,7 +446,7 @@ fn rollback_failure_poisons_flush() {
 fn failed_fdatasync_case(errno: i32, kind: ErrorKind) -> u64 {
     let dir = tmp();
     let log = log_path(dir.path());
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let o = opts(Durability::Fsync);
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
     let m = seed(&s);
@@ -501,7 +518,7 @@ fn failed_fdatasync_enospc_is_no_space() {
 fn failed_fdatasync_with_concurrent_writers() {
     const THREADS: u64 = 8;
     let dir = tmp();
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let o = opts(Durability::Fsync);
     let s = Arc::new(Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap());
     let m = seed(&*s);
@@ -561,7 +578,7 @@ fn failed_fdatasync_with_concurrent_writers() {
 fn failed_fdatasync_under_flush_via_sync() {
     let dir = tmp();
     let log = log_path(dir.path());
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let o = opts(Durability::Flush);
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
     let m = seed(&s);
@@ -604,7 +621,7 @@ fn failed_fdatasync_under_flush_via_sync() {
 fn none_flush_failure_case(fault: FaultKind) -> u64 {
     let dir = tmp();
     let log = log_path(dir.path());
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let mut o = opts(Durability::None);
     o.set_write_buffer(64).unwrap();
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
@@ -652,15 +669,16 @@ fn none_flush_failure_case(fault: FaultKind) -> u64 {
 
     // Reopen: id 1 (synced) is there; id 2 never reached the file (or only
     // half of it, which is cut as a torn tail).
+    let torn = torn_bytes(&log, flushed);
     let s = Store::open(dir.path(), &o).unwrap();
     if half == 0 {
         assert_eq!(s.open_report().torn_tail, None);
     } else {
         let t = s.open_report().torn_tail.clone().unwrap();
-        assert_eq!((t.offset, t.bytes), (flushed, half));
+        assert_eq!((t.offset, t.bytes), (flushed, torn));
         assert_eq!(
             fs::read(t.saved_to.unwrap()).unwrap().len() as u64,
-            half,
+            torn,
             "side file holds the cut bytes"
         );
     }
@@ -708,7 +726,7 @@ fn open_time_tail_save_failures_leave_log_untouched() {
     let log = log_path(dir.path());
     let (m, bytes, off, tail) = make_torn_store(dir.path());
     let o = Options::new();
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
 
     type Inject = fn(&FaultVfs);
     let cases: [(&str, Inject, &str); 4] = [
@@ -784,7 +802,7 @@ fn open_time_tail_save_failures_leave_log_untouched() {
 #[test]
 fn open_time_faults() {
     let root = tmp();
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let o = Options::new();
 
     // Lock.
@@ -866,7 +884,7 @@ fn open_time_faults() {
 #[test]
 fn failed_read_is_io_and_harmless() {
     let dir = tmp();
-    let vfs = FaultVfs::new();
+    let vfs = FaultVfs::new().without_allocation();
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &opts(Durability::Fsync)).unwrap();
     let m = seed(&s);
     let log = log_path(dir.path());
@@ -880,4 +898,109 @@ fn failed_read_is_io_and_harmless() {
     s.close().unwrap();
     assert_eq!(vfs.injected(), 1);
     account("failed_read_is_io_and_harmless", &vfs);
+}
+
+// ---------------------------------------------------------------------------
+// With allocation: the log's file runs a step (1 MiB) ahead of its records.
+
+const STEP: u64 = 1 << 20;
+
+/// A write into allocated space that fails is rolled back like any other:
+/// the truncate to where it began also drops the space ahead, and the next
+/// write allocates again.
+#[test]
+fn failed_write_into_allocated_space_is_rolled_back() {
+    for (d, fault) in [(Durability::Fsync, EIO), (Durability::Flush, SHORT_ENOSPC)] {
+        let dir = tmp();
+        let log = log_path(dir.path());
+        let vfs = FaultVfs::new();
+        let s = Store::open_with_vfs(vfs.clone(), dir.path(), &opts(d)).unwrap();
+        let mut m = seed(&s);
+        let before = s.log_position();
+        assert_eq!(file_len(&log), STEP, "{d:?}: one step allocated");
+        assert_eq!(vfs.count(Op::Allocate), 1);
+        vfs.fail_nth(Op::Write, 1, fault);
+        let e = s.store(100, b"lost").unwrap_err();
+        assert_eq!(e.kind(), expected_kind(fault), "{d:?}: {e}");
+        assert_eq!(file_len(&log), before, "{d:?}: rolled back");
+        assert_eq!(s.log_position(), before);
+        check_model(&s, &m, &[100]);
+        s.store(101, b"kept").unwrap();
+        m.insert(101, b"kept".to_vec());
+        assert_eq!(file_len(&log), STEP, "{d:?}: allocated again");
+        assert_eq!(vfs.count(Op::Allocate), 2);
+        let end = s.log_position();
+        s.close().unwrap();
+        assert_eq!(file_len(&log), end, "{d:?}: the close gave the space back");
+
+        let s = Store::open(dir.path(), &opts(d)).unwrap();
+        assert_eq!(s.open_report().torn_tail, None, "{d:?}");
+        check_model(&s, &m, &[100]);
+        s.close().unwrap();
+        assert_eq!(vfs.injected(), 1);
+        account("failed_write_into_allocated_space_is_rolled_back", &vfs);
+    }
+}
+
+/// A failed `fallocate` (a full disk, a file system without it) fails no
+/// write: the write grows the file itself, and the log stops allocating
+/// ahead until it is reopened.
+#[test]
+fn failed_allocation_fails_no_write() {
+    for errno in [libc::ENOSPC, libc::EOPNOTSUPP] {
+        let dir = tmp();
+        let log = log_path(dir.path());
+        let vfs = FaultVfs::new();
+        vfs.fail_nth(Op::Allocate, 1, FaultKind::Errno(errno));
+        let s = Store::open_with_vfs(vfs.clone(), dir.path(), &opts(Durability::Fsync)).unwrap();
+        let m = seed(&s);
+        assert_eq!(vfs.injected(), 1, "errno {errno}");
+        assert_eq!(vfs.count(Op::Allocate), 1, "tried once, errno {errno}");
+        assert_eq!(file_len(&log), s.log_position(), "errno {errno}");
+        s.close().unwrap();
+
+        let s = Store::open_with_vfs(vfs.clone(), dir.path(), &opts(Durability::Fsync)).unwrap();
+        check_model(&s, &m, &[9]);
+        s.store(9, b"nine").unwrap();
+        assert_eq!(vfs.count(Op::Allocate), 2, "a reopen tries again");
+        assert_eq!(file_len(&log), STEP);
+        s.close().unwrap();
+        account("failed_allocation_fails_no_write", &vfs);
+    }
+}
+
+/// A failed write whose rollback fails too, in allocated space: the torn
+/// half of the record sits before the zeros. The reopen cuts exactly the
+/// torn bytes (to the last non-zero one) and keeps everything acknowledged.
+#[test]
+fn failed_rollback_in_allocated_space_cuts_only_the_torn_bytes() {
+    let dir = tmp();
+    let log = log_path(dir.path());
+    let vfs = FaultVfs::new();
+    let o = opts(Durability::Fsync);
+    let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
+    let m = seed(&s);
+    let before = s.log_position();
+    vfs.fail_nth(Op::Write, 1, SHORT_EIO);
+    vfs.fail_nth(Op::SetLen, 1, EIO);
+    let e = s.store(1, &payload(1, 99, 300)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Poisoned, "{e}");
+    assert_eq!(s.close().unwrap_err().kind(), ErrorKind::Poisoned);
+    assert_eq!(file_len(&log), STEP, "the space ahead stays");
+    let torn = torn_bytes(&log, before);
+    assert!(torn > 0 && torn <= (HDR + 300) / 2, "{torn}");
+
+    let s = Store::open(dir.path(), &o).unwrap();
+    let tail = s.open_report().torn_tail.clone().expect("a torn tail");
+    assert_eq!((tail.offset, tail.bytes), (before, torn));
+    let side = fs::read(tail.saved_to.unwrap()).unwrap();
+    assert_eq!(side.len() as u64, torn);
+    assert_eq!(file_len(&log), before, "cut, the space ahead with it");
+    check_model(&s, &m, &[6]);
+    s.close().unwrap();
+    assert_eq!(vfs.injected(), 2);
+    account(
+        "failed_rollback_in_allocated_space_cuts_only_the_torn_bytes",
+        &vfs,
+    );
 }

@@ -111,6 +111,7 @@ fn a_damaged_range_delete_with_its_evidence_in_the_tail_is_cut() {
         generation: 1,
         base_seq: 0,
         folded_seq: 0,
+        preallocated: false,
     };
     let mut log = header.encode().to_vec();
     encode_record(

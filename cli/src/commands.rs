@@ -66,7 +66,8 @@ pub fn verify_report(v: &StoreVerification) -> String {
     let intact = log
         .file_len
         .saturating_sub(LOG_HEADER_BYTES)
-        .saturating_sub(damaged);
+        .saturating_sub(damaged)
+        .saturating_sub(log.free_bytes);
     let mut counts = vec![
         plural(log.stores, "store", "stores"),
         plural(log.deletes, "delete", "deletes"),
@@ -83,10 +84,15 @@ pub fn verify_report(v: &StoreVerification) -> String {
         ));
     }
     let _ = writeln!(s, "records: {}", counts.join(", "));
+    let free = if log.free_bytes > 0 {
+        format!(", {} free (allocated ahead of appends)", log.free_bytes)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
         "bytes: {} in the log: {LOG_HEADER_BYTES} header, {intact} in intact records, \
-         {damaged} damaged",
+         {damaged} damaged{free}",
         log.file_len
     );
     let mut problems = Vec::new();
@@ -477,6 +483,18 @@ mod tests {
              bytes: 101 in the log: 64 header, 37 in intact records, 0 damaged\n\
              result: clean\n"
         );
+    }
+
+    #[test]
+    fn free_space_after_the_records_is_counted_apart_and_is_clean() {
+        let mut v = clean(1 << 20);
+        v.log.free_bytes = (1 << 20) - 101;
+        let r = verify_report(&v);
+        assert!(r.contains(
+            "bytes: 1048576 in the log: 64 header, 37 in intact records, 0 damaged, \
+             1048475 free (allocated ahead of appends)\n"
+        ));
+        assert!(r.ends_with("result: clean\n"), "{r}");
     }
 
     #[test]

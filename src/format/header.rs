@@ -5,7 +5,9 @@
 //!      0    8 magic "WALSTORE"
 //!      8    4 format version, u32 LE (1)
 //!     12    4 flags, u32 LE: bit 0 FOLDED (the folded sequence below is in
-//!             use); a set bit a reader does not know means a feature it lacks
+//!             use), bit 1 PREALLOCATED (zeros after the last record are
+//!             free space); a set bit a reader does not know means a
+//!             feature it lacks
 //!     16    8 log identity, u64 LE, random per log file
 //!     24    8 generation, u64 LE (the number in the file name)
 //!     32    8 base sequence, u64 LE (every record's sequence is above it)
@@ -25,7 +27,13 @@ pub const FILE_HEADER_LEN: usize = 64;
 /// Walstore 0.1 refuses a log with it set (it would number new records
 /// below the fold, where change cursors no longer look).
 pub const FLAG_FOLDED: u32 = 1;
-const KNOWN_FLAGS: u32 = FLAG_FOLDED;
+/// Header flag: the log's file may be longer than its records, the rest
+/// being zeros that `fallocate` added ahead of appends. Replay treats zeros
+/// from a record boundary to the end of the file as free space, not as a
+/// torn tail. Walstore 0.2.0 and older refuse a log with it set (they would
+/// cut the free space as a torn tail, and `ABSOLUTE` would refuse to open).
+pub const FLAG_PREALLOCATED: u32 = 2;
+const KNOWN_FLAGS: u32 = FLAG_FOLDED | FLAG_PREALLOCATED;
 const CRC_AT: usize = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +45,10 @@ pub struct FileHeader {
     /// number, keeping only the live ones (0: not a compacted log). Walstore
     /// 0.1 left these bytes zero and ignores them.
     pub folded_seq: u64,
+    /// Zeros after the last record are free space (`FLAG_PREALLOCATED`).
+    /// Every log this version creates has it; older logs do not, and keep
+    /// the older rule that a zero tail is torn.
+    pub preallocated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +80,10 @@ impl FileHeader {
         let mut b = [0u8; FILE_HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
         b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        let flags = if self.folded_seq != 0 { FLAG_FOLDED } else { 0 };
+        let mut flags = if self.folded_seq != 0 { FLAG_FOLDED } else { 0 };
+        if self.preallocated {
+            flags |= FLAG_PREALLOCATED;
+        }
         b[12..16].copy_from_slice(&flags.to_le_bytes());
         b[16..24].copy_from_slice(&self.log_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.generation.to_le_bytes());
@@ -119,6 +134,7 @@ impl FileHeader {
             generation: le_u64(&bytes[24..32]),
             base_seq: le_u64(&bytes[32..40]),
             folded_seq,
+            preallocated: flags & FLAG_PREALLOCATED != 0,
         })
     }
 }
@@ -166,6 +182,7 @@ mod tests {
         generation: 1,
         base_seq: 0,
         folded_seq: 0,
+        preallocated: false,
     };
 
     #[test]
@@ -187,7 +204,7 @@ mod tests {
             Err(HeaderError::BadCrc { .. })
         ));
         // The flag and the number go together, under a good CRC.
-        for (flags, folded) in [(0u32, 5u64), (1, 0), (3, 5)] {
+        for (flags, folded) in [(0u32, 5u64), (1, 0), (2, 5), (3, 0), (5, 5), (6, 0)] {
             let mut d = H.encode();
             d[12..16].copy_from_slice(&flags.to_le_bytes());
             d[40..48].copy_from_slice(&folded.to_le_bytes());
@@ -198,6 +215,21 @@ mod tests {
                 Err(HeaderError::UnknownFlags { found: flags }),
                 "{flags} {folded}"
             );
+        }
+    }
+
+    #[test]
+    fn the_preallocated_flag_is_bit_1_and_goes_with_either_folded_state() {
+        for folded_seq in [0, 9] {
+            let h = FileHeader {
+                folded_seq,
+                preallocated: true,
+                ..H
+            };
+            let b = h.encode();
+            let flags = if folded_seq == 0 { 2 } else { 3 };
+            assert_eq!(b[12..16], [flags, 0, 0, 0]);
+            assert_eq!(FileHeader::decode(&b), Ok(h));
         }
     }
 

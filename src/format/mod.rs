@@ -7,7 +7,9 @@ pub mod header;
 pub mod names;
 pub mod record;
 
-pub use header::{FileHeader, HeaderError, FILE_HEADER_LEN, FORMAT_VERSION, MAGIC};
+pub use header::{
+    FileHeader, HeaderError, FILE_HEADER_LEN, FLAG_FOLDED, FLAG_PREALLOCATED, FORMAT_VERSION, MAGIC,
+};
 pub use record::{
     decode_header, encode_record, payload_crc, plausible_header, RecordHeader, RecordHeaderError,
     RecordType, RECORD_HEADER_LEN, RESERVED_TYPES,

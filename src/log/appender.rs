@@ -17,16 +17,76 @@ pub(crate) struct Appender {
     /// `end - buffer.len()`.
     pub(crate) buffer: Vec<u8>,
     buffer_cap: usize,
+    /// The log's header has the PREALLOCATED flag: the file may grow ahead
+    /// of its records, by `PREALLOCATE_STEP`.
+    preallocate: bool,
+    /// Where the file is believed to end. Only a hint for when to allocate
+    /// next: whatever it says, a write past the file's end grows the file.
+    allocated: u64,
 }
 
+/// How far a preallocated log grows ahead of its records. An fdatasync
+/// after an append that grows the file also writes the new size, which
+/// costs a small durable write about a third of its speed here (2,000
+/// appends of 116 B: 6.2–7.0k against 4.8–5.2k per second); one
+/// `fallocate` per step moves that cost to one append in thousands. The
+/// step bounds the zeros a store keeps on disk, and the zeros an open
+/// reads to find the end of the log.
+pub(crate) const PREALLOCATE_STEP: u64 = 1 << 20;
+
 impl Appender {
-    pub(crate) fn new(end: u64, next_seq: u64, buffer_cap: usize) -> Appender {
+    /// An appender at `end`, in a file of `file_len` bytes.
+    pub(crate) fn new(
+        end: u64,
+        next_seq: u64,
+        buffer_cap: usize,
+        preallocate: bool,
+        file_len: u64,
+    ) -> Appender {
         Appender {
             end,
             next_seq,
             scratch: Vec::new(),
             buffer: Vec::new(),
             buffer_cap,
+            preallocate,
+            allocated: file_len,
+        }
+    }
+
+    /// Carries on in a new log, written up to exactly `end` with a header
+    /// that lets it grow ahead (a compaction's).
+    pub(crate) fn switch_log(&mut self, end: u64) {
+        self.end = end;
+        self.preallocate = true;
+        self.allocated = end;
+    }
+
+    /// At close, with every record durable: cuts the zeros allocated ahead,
+    /// so that a closed store takes no more disk than its records. Best
+    /// effort: zeros that stay (a failed truncate, or a crash before it
+    /// reached the disk) are free space to the next open. Bytes at or past
+    /// `end` were never handed to readers, so no mapped read can reach them.
+    pub(crate) fn give_back_free_space<F: VfsFile>(&mut self, file: &F) {
+        if self.preallocate && self.allocated > self.end && file.set_len(self.end).is_ok() {
+            self.allocated = self.end;
+        }
+    }
+
+    /// Before a write of the bytes up to `end`: grows a preallocated log to
+    /// the next step past them if they would pass its end. Only an
+    /// optimisation, so a failure (no space, no `fallocate` in this file
+    /// system) is left to the write, which grows the file itself and
+    /// reports its own error, and this log grows by its writes alone until
+    /// the store is reopened or compacted.
+    fn make_room<F: VfsFile>(&mut self, file: &F, end: u64) {
+        if !self.preallocate || end <= self.allocated {
+            return;
+        }
+        let to = end.next_multiple_of(PREALLOCATE_STEP);
+        match file.allocate(self.allocated, to - self.allocated) {
+            Ok(()) => self.allocated = to,
+            Err(_) => self.preallocate = false,
         }
     }
 
@@ -67,6 +127,7 @@ impl Appender {
                 return Ok(start);
             }
         }
+        self.make_room(file, start + self.scratch.len() as u64);
         if let Err(e) = file.write_all_at(&self.scratch, start) {
             let err = Error::io("append to", path, Some(start), e);
             if let Err(t) = file.set_len(start) {
@@ -74,9 +135,11 @@ impl Appender {
                 poison.set(cause.clone());
                 return Err(Error::Poisoned { cause });
             }
+            self.allocated = start;
             return Err(err);
         }
         self.end += self.scratch.len() as u64;
+        self.allocated = self.allocated.max(self.end);
         Ok(start)
     }
 
@@ -92,12 +155,14 @@ impl Appender {
             return Ok(());
         }
         let at = self.flushed_end();
+        self.make_room(file, self.end);
         if let Err(e) = file.write_all_at(&self.buffer, at) {
             let err = Error::io("flush write buffer to", path, Some(at), e);
             poison.set(err.to_string());
             return Err(err);
         }
         self.buffer.clear();
+        self.allocated = self.allocated.max(self.end);
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn find_current_log<V: Vfs>(vfs: &V, dir: &Path) -> Result<Option<Cur
 }
 
 /// A header with a fresh random identity; `folded_seq` is 0 except for a
-/// log written by compaction.
+/// log written by compaction. Every log created now may be preallocated.
 pub(crate) fn new_header(generation: u64, folded_seq: u64) -> Result<FileHeader> {
     let mut id = [0u8; 8];
     sys::random_bytes(&mut id).map_err(|e| Error::io("getrandom", "", None, e))?;
@@ -40,6 +40,7 @@ pub(crate) fn new_header(generation: u64, folded_seq: u64) -> Result<FileHeader>
         generation,
         base_seq: 0,
         folded_seq,
+        preallocated: true,
     })
 }
 

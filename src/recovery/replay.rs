@@ -63,8 +63,12 @@ pub struct Replayed {
     pub records: u64,
     /// Damaged records passed over in `Salvage` mode.
     pub damaged: u64,
-    /// Bytes from `valid_end` to the end of the file form a torn tail.
+    /// Bytes from `valid_end` to `tail_end` form a torn tail.
     pub torn_tail: bool,
+    /// The end of the torn tail: the file's end, or in a preallocated log
+    /// the end of its last non-zero byte (the zeros after it are free
+    /// space). `valid_end` when there is no torn tail.
+    pub tail_end: u64,
 }
 
 pub(super) enum Parsed {
@@ -132,6 +136,45 @@ pub(super) struct Replayer<'a, F> {
     pub(super) w: Window<'a, F>,
     pub(super) path: &'a Path,
     pub(super) log_id: u64,
+    /// The header's PREALLOCATED flag: zeros from a record boundary to the
+    /// end of the file are free space.
+    pub(super) preallocated: bool,
+}
+
+impl<'a, F: VfsFile> Replayer<'a, F> {
+    pub(super) fn new(file: &'a F, path: &'a Path, file_len: u64, header: &FileHeader) -> Self {
+        Replayer {
+            w: Window::new(file, file_len),
+            path,
+            log_id: header.log_id,
+            preallocated: header.preallocated,
+        }
+    }
+
+    /// Whether `pos`, a record boundary, starts free space: the log is
+    /// preallocated and nothing but zeros follows. A record's first byte
+    /// is its type, never zero, so this costs one byte per record.
+    pub(super) fn free_from(&mut self, pos: u64) -> Result<bool> {
+        if !self.preallocated || pos == self.w.file_len {
+            return Ok(false);
+        }
+        let path = self.path;
+        self.w
+            .zeros_from(pos)
+            .map_err(|e| Error::io("read", path, Some(pos), e))
+    }
+
+    /// Where damage found at `from` ends: the end of the file, or in a
+    /// preallocated log the end of its last non-zero byte.
+    pub(super) fn damage_end(&mut self, from: u64) -> Result<u64> {
+        if !self.preallocated {
+            return Ok(self.w.file_len);
+        }
+        let path = self.path;
+        self.w
+            .data_end(from)
+            .map_err(|e| Error::io("read", path, Some(from), e))
+    }
 }
 
 impl<F: VfsFile> Replayer<'_, F> {
@@ -282,11 +325,7 @@ pub fn replay<F: VfsFile>(
     mode: RecoveryMode,
     mut apply: impl FnMut(ReplayOp),
 ) -> Result<Replayed> {
-    let mut r = Replayer {
-        w: Window::new(file, file_len),
-        path,
-        log_id: header.log_id,
-    };
+    let mut r = Replayer::new(file, path, file_len, header);
     let mut pos = start.offset;
     let mut last_seq = start.last_seq;
     let mut max_seen = last_seq;
@@ -304,7 +343,7 @@ pub fn replay<F: VfsFile>(
             }
             h.ops.into_iter().for_each(&mut apply);
         }
-        if pos == file_len {
+        if pos == file_len || r.free_from(pos)? {
             match &batch {
                 Some(b) => break b.begin,
                 None => {
@@ -315,6 +354,7 @@ pub fn replay<F: VfsFile>(
                         records,
                         damaged,
                         torn_tail: false,
+                        tail_end: pos,
                     })
                 }
             }
@@ -527,13 +567,19 @@ pub fn replay<F: VfsFile>(
         }
         None => tail_at,
     };
+    let tail_end = r.damage_end(tail_at)?;
     if mode == RecoveryMode::Absolute {
         return Err(r.corruption(
             tail_at,
             format!(
-                "torn tail of {} bytes (from offset {tail_at} to the end of the file); \
+                "torn tail of {} bytes (from offset {tail_at} to {}); \
                  ABSOLUTE recovery refuses to cut it",
-                file_len - tail_at
+                tail_end - tail_at,
+                if tail_end == file_len {
+                    "the end of the file".to_string()
+                } else {
+                    format!("{tail_end}, where the log's free space begins")
+                }
             ),
         ));
     }
@@ -545,5 +591,6 @@ pub fn replay<F: VfsFile>(
         records,
         damaged,
         torn_tail: true,
+        tail_end,
     })
 }

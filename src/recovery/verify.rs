@@ -5,7 +5,6 @@
 //! it changes nothing.
 
 use super::replay::{Parsed, Replayer};
-use super::window::Window;
 use crate::error::Result;
 use crate::format::{FileHeader, RecordType, FILE_HEADER_LEN};
 use crate::vfs::VfsFile;
@@ -15,7 +14,8 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
     pub offset: u64,
-    /// Bytes up to the next valid record (or the end of the file).
+    /// Bytes up to the next valid record (or the end of the file, or of the
+    /// last non-zero byte in a preallocated log).
     pub length: u64,
     /// The id of the damaged record, when its header is intact.
     pub id: Option<u64>,
@@ -35,6 +35,9 @@ pub struct LogVerification {
     /// Markers a compaction wrote for ids found damaged before it.
     pub damaged_markers: u64,
     pub damage: Vec<Damage>,
+    /// Zeros at the end of a preallocated log, after its last record: space
+    /// for appends, not damage.
+    pub free_bytes: u64,
 }
 
 /// Walks the whole log after its (verified) header. `progress` is called
@@ -46,11 +49,7 @@ pub fn verify_log<F: VfsFile>(
     header: &FileHeader,
     progress: &mut dyn FnMut(u64),
 ) -> Result<LogVerification> {
-    let mut r = Replayer {
-        w: Window::new(file, file_len),
-        path,
-        log_id: header.log_id,
-    };
+    let mut r = Replayer::new(file, path, file_len, header);
     let mut v = LogVerification {
         file_len,
         ..Default::default()
@@ -62,6 +61,10 @@ pub fn verify_log<F: VfsFile>(
         if pos - reported >= 4 << 20 {
             progress(pos);
             reported = pos;
+        }
+        if r.free_from(pos)? {
+            v.free_bytes = file_len - pos;
+            break;
         }
         let (what, id, skip_to) = match r.parse_at(pos)? {
             Parsed::Good(h) if h.seq > last_seq => {
@@ -120,7 +123,11 @@ pub fn verify_log<F: VfsFile>(
             Some(n) => r.next_valid_record(n, 0)?,
             None => r.next_valid_record(pos + 1, 0)?,
         };
-        let end = next.unwrap_or(file_len);
+        let end = match next {
+            Some(q) => q,
+            // The zeros after it, if any, are free space (found next round).
+            None => r.damage_end(pos)?,
+        };
         v.damage.push(Damage {
             offset: pos,
             length: end - pos,

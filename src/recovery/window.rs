@@ -36,4 +36,38 @@ impl<'a, F: VfsFile> Window<'a, F> {
         let at = (off - self.start) as usize;
         Ok(&self.buf[at..at + len])
     }
+
+    /// Whether every byte from `from` to the end of the file is zero.
+    pub(super) fn zeros_from(&mut self, from: u64) -> io::Result<bool> {
+        let mut at = from;
+        while at < self.file_len {
+            let n = (self.file_len - at).min(ZERO_SCAN as u64) as usize;
+            if self.bytes(at, n)?.iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
+    }
+
+    /// The end of the last non-zero byte at or after `from` (`from` when
+    /// there is none), found from the end of the file backwards: the zeros
+    /// after it are free space in a preallocated log.
+    pub(super) fn data_end(&mut self, from: u64) -> io::Result<u64> {
+        let mut buf = vec![0u8; ZERO_SCAN];
+        let mut end = self.file_len;
+        while end > from {
+            let n = (end - from).min(ZERO_SCAN as u64) as usize;
+            let at = end - n as u64;
+            self.file.read_exact_at(&mut buf[..n], at)?;
+            if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+                return Ok(at + i as u64 + 1);
+            }
+            end = at;
+        }
+        Ok(from)
+    }
 }
+
+/// The step of a scan for zeros.
+const ZERO_SCAN: usize = 64 << 10;

@@ -172,7 +172,7 @@ impl<V: Vfs> Store<V> {
         for (id, e) in live {
             self.index.insert(id, e);
         }
-        ap.end = end;
+        ap.switch_log(end);
         self.written.store(end, Ordering::Release);
         self.position.store(end, Ordering::Release);
         self.commit.switch(generation, end, ap.next_seq - 1);

@@ -8,12 +8,13 @@
 //! and the watermark only ever covers bytes that this process never
 //! truncates or rewrites:
 //!
-//! - A log file only grows. The two exceptions remove bytes at or after
+//! - A log file only grows. The three exceptions remove bytes at or after
 //!   the watermark: the torn-tail cut at open, before the store (and this
-//!   map) exists; and the rollback `set_len(start)` after a failed append,
+//!   map) exists; the rollback `set_len(start)` after a failed append,
 //!   where `start` is the appender's end, at or past every byte handed to
 //!   the OS before, and the watermark is raised only after an append or a
-//!   buffer flush succeeded.
+//!   buffer flush succeeded; and the truncate at close that gives back the
+//!   free space a preallocated log holds past the appender's end.
 //! - The writer raises the watermark under the append lock, to the end of
 //!   the bytes handed to the OS (`written`), just before it publishes
 //!   `written` itself: it never exceeds the file's length.

@@ -589,7 +589,11 @@ impl<V: Vfs> Store<V> {
         // A compaction in progress sees `closed` and gives up soon.
         self.auto_compact.job.join();
         self.auto.join();
-        self.sync()
+        self.sync()?;
+        self.appender
+            .lock()
+            .give_back_free_space(&self.current().file);
+        Ok(())
     }
 
     /// A second view of the store for a background job; dropping it does

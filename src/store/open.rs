@@ -102,6 +102,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
     let mut live = 0u64;
     // The snapshot loaded, as the next one's schedule needs it.
     let mut newest = Newest::new(FILE_HEADER_LEN as u64, 0, 0);
+    let preallocated = header.is_some_and(|h| h.preallocated);
     let (end, next_seq, log_id, folded_seq) = match header {
         // A read-only open of a log still being created: an empty store.
         None => (file_len, 1, 0, 0),
@@ -166,7 +167,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
             report.records_replayed = r.records;
             report.damaged_records = r.damaged;
             if r.torn_tail {
-                let bytes = file_len - r.valid_end;
+                let bytes = r.tail_end - r.valid_end;
                 let saved_to = if read_only {
                     None
                 } else {
@@ -177,7 +178,7 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                         &file,
                         generation,
                         r.valid_end,
-                        file_len,
+                        r.tail_end,
                     )?;
                     file_len = r.valid_end;
                     Some(p)
@@ -211,7 +212,8 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
                 .map_err(|e| Error::io("fsync directory", dir, None, e))?;
         }
     }
-    debug_assert!(read_only || end == file_len);
+    // A preallocated log keeps its free space.
+    debug_assert!(read_only || end == file_len || preallocated);
     report.duration = started.elapsed();
 
     let log = LogFile {
@@ -236,7 +238,13 @@ pub(super) fn open<V: Vfs>(vfs: V, dir: &Path, opts: &Options) -> Result<Store<V
         live_bytes: AtomicU64::new(live),
         dir: dir.to_owned(),
         index,
-        appender: Mutex::new(Appender::new(end, next_seq, opts.write_buffer())),
+        appender: Mutex::new(Appender::new(
+            end,
+            next_seq,
+            opts.write_buffer(),
+            preallocated && !read_only,
+            file_len,
+        )),
         commit: GroupCommit::new(generation, end, next_seq - 1),
         written: AtomicU64::new(end),
         position: AtomicU64::new(end),

@@ -60,10 +60,15 @@ fn none_durability_reads_see_buffered_writes_before_any_flush() {
     assert_eq!(log_len, 64, "the record is still in the process buffer");
     assert_eq!(s.retrieve(9).unwrap(), b"buffered");
     s.sync().unwrap();
+    // The flush grew the log ahead of its record, which ends at 104.
+    assert_eq!(s.log_position(), 64 + 32 + 8);
     assert_eq!(
         std::fs::metadata(&s.report.log_path).unwrap().len(),
-        64 + 32 + 8
+        crate::log::PREALLOCATE_STEP
     );
+    let path = s.report.log_path.clone();
+    s.close().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 64 + 32 + 8);
 }
 
 #[test]

@@ -35,6 +35,9 @@ pub enum Op {
     Read,
     Write,
     SetLen,
+    /// `fallocate`, modelled as a growth of the file's size: like a
+    /// `SetLen`, a power loss keeps it only once synced.
+    Allocate,
     SyncData,
     SyncAll,
     SyncDir,
@@ -78,6 +81,9 @@ struct Shared {
 
 #[derive(Debug)]
 struct State {
+    /// `allocate` fails with `Unsupported`, as on a file system without
+    /// `fallocate`: logs then grow by their writes alone.
+    no_allocation: AtomicBool,
     counts: Mutex<HashMap<Op, u64>>,
     rules: Mutex<Vec<Rule>>,
     injected: Mutex<u64>,
@@ -104,6 +110,7 @@ struct State {
 impl State {
     fn new(power: bool) -> State {
         State {
+            no_allocation: AtomicBool::new(false),
             counts: Mutex::default(),
             rules: Mutex::default(),
             injected: Mutex::default(),
@@ -289,6 +296,14 @@ impl FaultVfs {
         FaultVfs {
             state: Arc::new(State::new(true)),
         }
+    }
+
+    /// A file system that cannot allocate ahead (`allocate` fails with
+    /// `Unsupported`): a log's file then ends exactly where its records do,
+    /// which tests that pin file lengths rely on.
+    pub fn without_allocation(self) -> FaultVfs {
+        self.state.no_allocation.store(true, Ordering::SeqCst);
+        self
     }
 
     /// How many calls of `op` were made (failed ones included, except the
@@ -581,6 +596,24 @@ impl VfsFile for FaultFile {
                 Ok(())
             }
             None => self.real(|f| f.set_len(len)),
+        }
+    }
+
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _live = self.state.fail(Op::Allocate, &self.path())?;
+        if self.state.no_allocation.load(Ordering::SeqCst) {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        match self.model() {
+            Some((mut m, ino)) => {
+                let before = self.real(|f| f.len())?;
+                self.real(|f| f.allocate(offset, len))?;
+                if offset + len > before {
+                    m.set_len(ino, offset + len);
+                }
+                Ok(())
+            }
+            None => self.real(|f| f.allocate(offset, len)),
         }
     }
 

@@ -78,6 +78,18 @@ pub trait VfsFile: Send + Sync + 'static {
     /// conflicting lock.
     fn try_lock(&self, exclusive: bool) -> io::Result<bool>;
 
+    /// Allocates disk space for `len` bytes at `offset`, growing the file
+    /// if they end past it; the bytes it adds read as zeros (`fallocate`).
+    /// An append into allocated space changes no file size, so its
+    /// fdatasync has less to write. The default cannot allocate.
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system does not allocate ahead",
+        ))
+    }
+
     /// Reads a record header and its payload, which sit next to each other on
     /// disk, into two buffers. The real file does it in one `preadv`.
     fn read_exact_at2(&self, head: &mut [u8], body: &mut [u8], offset: u64) -> io::Result<()> {

@@ -97,6 +97,10 @@ impl VfsFile for StdFile {
         sys::try_flock(&self.0, exclusive)
     }
 
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        sys::fallocate(&self.0, offset, len)
+    }
+
     fn map(&self, len: u64) -> io::Result<Mapping> {
         sys::Mmap::map_shared_read_only(&self.0, len).map(Mapping)
     }

@@ -233,6 +233,28 @@ pub(crate) fn populate<T>(mem: &mut [T]) {
     }
 }
 
+/// `fallocate(2)` in its default mode: allocates `len` bytes at `offset`,
+/// growing the file when they end past it; the new bytes read as zeros.
+pub(crate) fn fallocate(fd: &impl AsRawFd, offset: u64, len: u64) -> io::Result<()> {
+    let (off, len) = match (libc::off_t::try_from(offset), libc::off_t::try_from(len)) {
+        (Ok(o), Ok(l)) => (o, l),
+        _ => return Err(io::ErrorKind::InvalidInput.into()),
+    };
+    loop {
+        // SAFETY: fallocate takes a descriptor and three integers; the
+        // descriptor is borrowed from a live File, so it is open for the
+        // whole call.
+        let rc = unsafe { libc::fallocate(fd.as_raw_fd(), 0, off, len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
 /// Fills `buf` from the kernel's random source.
 pub(crate) fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;
@@ -276,6 +298,33 @@ mod tests {
         drop(b);
         drop(c);
         assert!(try_flock(&a, true).unwrap());
+    }
+
+    /// `fallocate` grows a file with zeros and keeps what it held; a range
+    /// inside the file changes neither its size nor its bytes; an offset
+    /// past `off_t` is refused before the call.
+    #[test]
+    fn fallocate_grows_with_zeros_and_keeps_bytes() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        f.write_all_at(b"kept", 0).unwrap();
+        fallocate(&f, 4, 8188).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 8192);
+        fallocate(&f, 0, 100).unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 8192);
+        let mut b = vec![1u8; 8192];
+        f.read_exact_at(&mut b, 0).unwrap();
+        assert_eq!(&b[..4], b"kept");
+        assert!(b[4..].iter().all(|&x| x == 0));
+        let e = fallocate(&f, u64::MAX, 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 
     /// Populating maps pages in and changes no byte: fresh zeroed memory
