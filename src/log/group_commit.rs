@@ -42,6 +42,16 @@ pub(crate) enum IndexOp {
     },
 }
 
+impl IndexOp {
+    /// The one id the change touches (none for a range).
+    pub(crate) fn id(&self) -> Option<u64> {
+        match *self {
+            IndexOp::Put { id, .. } | IndexOp::Delete { id } => Some(id),
+            IndexOp::DeleteRange { .. } => None,
+        }
+    }
+}
+
 struct State {
     /// The log generation the offsets below belong to.
     generation: u64,

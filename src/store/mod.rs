@@ -179,14 +179,20 @@ impl<V: Vfs> Store<V> {
         ops: impl ExactSizeIterator<Item = BatchOp<'a>> + Clone,
     ) -> Result<u64> {
         self.check_writable(what)?;
+        // A lone change's slot is fetched while its record is encoded and
+        // written; a batch's are fetched as it is published (`publish`).
+        let lone = ops.len() == 1;
         for op in ops.clone() {
             match op {
                 BatchOp::Store { id, data } => {
                     self.check_payload(id, data.len())?;
-                    self.index.prefetch(id);
+                    if lone {
+                        self.index.prefetch(id);
+                    }
                 }
                 BatchOp::DeleteRange { lo, hi } => batch::check_range(lo, hi)?,
-                BatchOp::Delete { id } => self.index.prefetch(id),
+                BatchOp::Delete { id } if lone => self.index.prefetch(id),
+                BatchOp::Delete { .. } => {}
             }
         }
         if ops.len() == 0 {
@@ -499,7 +505,17 @@ impl<V: Vfs> Store<V> {
             }
             [IndexOp::Delete { id }] => gone(self.index.remove(*id)),
             _ => self.index.atomically(|t| {
-                for op in ops {
+                // The slots an encode-time prefetch brought in are gone
+                // after a large write (its copy into the page cache) and an
+                // fdatasync: fetch them again, a few changes ahead, so that
+                // the cache misses overlap.
+                for id in ops.iter().take(PUBLISH_AHEAD).filter_map(IndexOp::id) {
+                    t.prefetch(id);
+                }
+                for (i, op) in ops.iter().enumerate() {
+                    if let Some(id) = ops.get(i + PUBLISH_AHEAD).and_then(IndexOp::id) {
+                        t.prefetch(id);
+                    }
                     match *op {
                         IndexOp::Put {
                             id,
@@ -622,6 +638,10 @@ fn put_entry(offset: u64, len: u32, odd_gen: bool) -> Entry {
         odd_gen,
     }
 }
+
+/// How many changes of a batch lie between the prefetch of an id's slot
+/// and the change to it.
+const PUBLISH_AHEAD: usize = 8;
 
 impl<V: Vfs> Drop for Store<V> {
     fn drop(&mut self) {
