@@ -2,6 +2,7 @@
 //! left from an earlier use of the same disk space, or copied from another
 //! log, fails its check here.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 /// A fresh hasher. `crc32fast::Hasher::new` (and `crc32fast::hash`, which
@@ -15,12 +16,28 @@ fn hasher() -> crc32fast::Hasher {
 }
 
 /// A hasher that has taken in the log identity: feed it the checked bytes,
-/// in as many pieces as convenient, then `finalize`.
+/// in as many pieces as convenient, then `finalize`. Each thread keeps the
+/// hasher of the last identity it saw: a store works on one log at a time,
+/// and every record takes two CRCs, so the 8 identity bytes are hashed once
+/// per log, not twice per record.
 #[inline]
 pub(crate) fn identity_hasher(log_id: u64) -> crc32fast::Hasher {
-    let mut h = hasher();
-    h.update(&log_id.to_le_bytes());
-    h
+    thread_local! {
+        static LAST: Cell<Option<(u64, crc32fast::Hasher)>> = const { Cell::new(None) };
+    }
+    LAST.with(|last| {
+        let cached = last.take();
+        let h = match cached {
+            Some((id, h)) if id == log_id => h,
+            _ => {
+                let mut h = hasher();
+                h.update(&log_id.to_le_bytes());
+                h
+            }
+        };
+        last.set(Some((log_id, h.clone())));
+        h
+    })
 }
 
 pub(crate) fn crc_with_identity(log_id: u64, parts: &[&[u8]]) -> u32 {
@@ -56,6 +73,13 @@ mod tests {
             let (a, b) = data.split_at(len / 3);
             assert_eq!(crc_with_identity(id, &[a, b]), want, "len {len}");
             assert_eq!(crc(&whole), want, "len {len}");
+        }
+        // Identities taking turns on one thread each get their own CRC,
+        // whatever the thread's cached hasher held before.
+        for id in [0u64, 1, 0, u64::MAX, 1] {
+            let mut whole = id.to_le_bytes().to_vec();
+            whole.extend_from_slice(b"abc");
+            assert_eq!(crc_with_identity(id, &[b"abc"]), crc32fast::hash(&whole));
         }
         // From another thread, the shared hasher gives the same.
         let t = std::thread::spawn(|| crc(b"123456789")).join().unwrap();
