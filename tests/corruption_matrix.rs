@@ -21,7 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
-use walstore::format::FLAG_PREALLOCATED;
+use walstore::format::{FLAG_PREALLOCATED, PREALLOCATION_STEP};
 use walstore::{Durability, Error, ErrorKind, Options, RecoveryMode, Store, WriteBatch};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
@@ -594,17 +594,44 @@ fn assert_no_tail(store: &Store, log: &[u8], ctx: &str) {
 }
 
 /// Where a torn tail from `offset` ends: the end of the file, or in a
-/// preallocated log the end of its last non-zero byte (zeros after it are
-/// free space, even those the torn record wrote).
+/// preallocated log whose length is a multiple of the step (the only one
+/// with free space), the end of its last non-zero byte or of the furthest
+/// record after `offset` whose header is intact, whichever is further.
 fn tail_end(log: &[u8], offset: u64) -> usize {
-    if u32_at(log, 12) & FLAG_PREALLOCATED == 0 {
+    if u32_at(log, 12) & FLAG_PREALLOCATED == 0 || log.len() as u64 % PREALLOCATION_STEP != 0 {
         return log.len();
     }
     let from = offset as usize;
-    from + log[from..]
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |i| i + 1)
+    let nonzero = from
+        + log[from..]
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i + 1);
+    let log_id = u64_at(log, 16);
+    let intact_end = (from..nonzero)
+        .filter(|&q| q + RECORD_HEADER_LEN as usize <= log.len())
+        .filter(|&q| {
+            let h = &log[q..q + RECORD_HEADER_LEN as usize];
+            (1..=6).contains(&h[0])
+                && h[1..4] == [0, 0, 0]
+                && u32_at(h, 28) == crc_with_log_id(log_id, &h[..28])
+        })
+        .map(|q| (q + RECORD_HEADER_LEN as usize + u32_at(log, q + 4) as usize).min(log.len()))
+        .max()
+        .unwrap_or(0);
+    nonzero.max(intact_end)
+}
+
+/// `log` followed by zeros up to the next multiple of the preallocation
+/// step: what a crash leaves of a preallocated log whose last writes never
+/// reached the disk.
+fn padded(log: &[u8]) -> Vec<u8> {
+    let mut v = log.to_vec();
+    v.resize(
+        (log.len() as u64).next_multiple_of(PREALLOCATION_STEP) as usize,
+        0,
+    );
+    v
 }
 
 /// The open cut `log[offset..]`: reported exactly, saved to one side file
@@ -730,9 +757,11 @@ fn layout_matches_the_model() {
     }
 }
 
-fn check_truncation(p: &Pristine, len: u64, mode: RecoveryMode) {
-    let ctx = format!("{mode:?}, truncated to {len}");
-    let log = &p.log[..len as usize];
+/// The log cut to `len` bytes, and with `pad` followed by free space.
+fn check_truncation(p: &Pristine, len: u64, mode: RecoveryMode, pad: bool) {
+    let ctx = format!("{mode:?}, truncated to {len}, padded {pad}");
+    let cut = &p.log[..len as usize];
+    let log = &if pad { padded(cut) } else { cut.to_vec() }[..];
     let d = p.copy_with_log(log);
     let ids = p.model.ids();
     let s = Store::open(d.path(), &opts(mode)).unwrap();
@@ -749,9 +778,19 @@ fn check_truncation(p: &Pristine, len: u64, mode: RecoveryMode) {
         );
         State::new()
     } else {
-        let groups = p.model.groups_within(len);
+        // Padding gives back the zeros the cut took off (a payload ending
+        // in zeros): the log then reads as cut after them.
+        let seen = if pad {
+            len + p.log[len as usize..]
+                .iter()
+                .take_while(|&&b| b == 0)
+                .count() as u64
+        } else {
+            len
+        };
+        let groups = p.model.groups_within(seen);
         let boundary = p.model.boundary(groups);
-        if boundary == len {
+        if boundary == seen {
             assert_no_tail(&s, log, &ctx);
         } else {
             assert_tail_cut(&s, log, boundary, &ctx);
@@ -785,7 +824,7 @@ fn truncation_matrix() {
         let (mut reinit, mut boundary, mut tail) = (0, 0, 0);
         for len in 0..=p.len() {
             for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
-                check_truncation(&p, len, mode);
+                check_truncation(&p, len, mode, false);
             }
             if len < FILE_HEADER_LEN {
                 reinit += 1;
@@ -802,6 +841,19 @@ fn truncation_matrix() {
         );
         assert_eq!(boundary, OPS.len() + 1);
         assert_eq!(reinit + boundary + tail, p.len() as usize + 1);
+    }
+}
+
+/// A crash of a preallocated log: every length the writes may have reached
+/// the disk to (from a whole header on: the header is durable before any
+/// record is written), then zeros to the step. A cut at a commit boundary
+/// leaves free space and no tail; any other cut is a torn tail, which ends
+/// where `tail_end` says.
+#[test]
+fn truncation_then_free_space_matrix() {
+    let p = Pristine::build(true);
+    for len in FILE_HEADER_LEN..=p.len() {
+        check_truncation(&p, len, RecoveryMode::Strict, true);
     }
 }
 
@@ -930,13 +982,13 @@ fn bit_flip_matrix() {
     }
 }
 
-/// In a log without the PREALLOCATED flag, zeros after the last record are
-/// what a crash leaves when the file's size reached the disk before its
-/// bytes: a torn tail.
+/// In a log without the PREALLOCATED flag, or whose length is not a
+/// multiple of the preallocation step (walstore's allocation always leaves
+/// one), zeros after the last record are what a crash leaves when the
+/// file's size reached the disk before its bytes: a torn tail.
 #[test]
 fn zero_filled_tail_is_cut_and_new_writes_survive() {
-    {
-        let p = Pristine::build(false);
+    for p in Pristine::both() {
         let ids = p.model.ids();
         let old_end = p.len();
         for zeros in [1usize, 31, 32, 100, 4096] {
@@ -973,18 +1025,20 @@ fn zero_filled_tail_is_cut_and_new_writes_survive() {
     }
 }
 
-/// In a preallocated log, zeros after the last record are free space that
-/// `fallocate` added: every mode opens with no tail and cuts nothing, and
-/// new records go where the zeros begin. Damage before the zeros is still a
-/// torn tail, which ends at the last non-zero byte.
+/// In a preallocated log whose length is a multiple of the step, zeros
+/// after the last record are free space that `fallocate` added: every mode
+/// opens with no tail and cuts nothing, and new records go where the zeros
+/// begin. Damage before the zeros is still a torn tail, which ends at the
+/// last non-zero byte or the end its intact header gives.
 #[test]
 fn zeros_after_the_last_record_of_a_preallocated_log_are_free_space() {
     let p = Pristine::build(true);
     let ids = p.model.ids();
     let old_end = p.len();
-    for zeros in [1usize, 31, 32, 100, 4096, 1 << 20] {
+    for steps in [1, 2] {
         let mut log = p.log.clone();
-        log.resize(log.len() + zeros, 0);
+        log.resize(steps * PREALLOCATION_STEP as usize, 0);
+        let zeros = log.len() - p.log.len();
         for mode in [
             RecoveryMode::Strict,
             RecoveryMode::Salvage,
@@ -1025,9 +1079,7 @@ fn zeros_after_the_last_record_of_a_preallocated_log_are_free_space() {
 
     let last = p.model.recs.last().unwrap();
     for torn in [1, RECORD_HEADER_LEN, last.end() - last.offset - 1] {
-        let data = &p.log[..(last.offset + torn) as usize];
-        let mut log = data.to_vec();
-        log.resize(log.len() + 4096, 0);
+        let log = padded(&p.log[..(last.offset + torn) as usize]);
         let ctx = format!("last record torn after {torn} bytes, then zeros");
 
         let d = p.copy_with_log(&log);
@@ -1037,8 +1089,8 @@ fn zeros_after_the_last_record_of_a_preallocated_log_are_free_space() {
 
         let d = p.copy_with_log(&log);
         let s = Store::open(d.path(), &opts(RecoveryMode::Strict)).unwrap();
-        // The side file holds the torn bytes, not the zeros after them.
-        assert_tail_cut(&s, data, last.offset, &ctx);
+        // The side file holds the torn bytes, not the free space after them.
+        assert_tail_cut(&s, &log, last.offset, &ctx);
         check_state(&s, &ids, &p.model.state(last.group, None), &ctx);
         s.close().unwrap();
     }

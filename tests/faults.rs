@@ -31,17 +31,6 @@ static TOTAL_INJECTED: AtomicU64 = AtomicU64::new(0);
 
 type Model = BTreeMap<u64, Vec<u8>>;
 
-/// The bytes of a torn tail from `from`: every log walstore creates is
-/// preallocated, so the tail ends with its last non-zero byte (zeros after
-/// it, even those a torn write left, are free space).
-fn torn_bytes(log: &Path, from: u64) -> u64 {
-    let bytes = fs::read(log).unwrap();
-    let tail = &bytes[from as usize..];
-    tail.iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |i| i as u64 + 1)
-}
-
 fn log_path(dir: &Path) -> PathBuf {
     dir.join(LOG_NAME)
 }
@@ -385,7 +374,6 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
     assert_eq!(e.kind(), ErrorKind::Poisoned, "{ctx}");
 
     // Reopen: a half-written record is a torn tail, saved and cut.
-    let torn = torn_bytes(&log, before);
     let s = Store::open(dir.path(), &o).unwrap();
     let report = s.open_report().clone();
     if half == 0 {
@@ -398,14 +386,14 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
             tail,
             TornTail {
                 offset: before,
-                bytes: torn,
+                bytes: half,
                 saved_to: Some(saved.clone()),
             },
             "{ctx}"
         );
         assert_eq!(cut_files(dir.path()).len(), 1);
         let side = fs::read(&saved).unwrap();
-        assert_eq!(side.len() as u64, torn);
+        assert_eq!(side.len() as u64, half);
     }
     assert_eq!(file_len(&log), before, "{ctx}");
     assert_eq!(fs::read(&log).unwrap(), original);
@@ -669,16 +657,15 @@ fn none_flush_failure_case(fault: FaultKind) -> u64 {
 
     // Reopen: id 1 (synced) is there; id 2 never reached the file (or only
     // half of it, which is cut as a torn tail).
-    let torn = torn_bytes(&log, flushed);
     let s = Store::open(dir.path(), &o).unwrap();
     if half == 0 {
         assert_eq!(s.open_report().torn_tail, None);
     } else {
         let t = s.open_report().torn_tail.clone().unwrap();
-        assert_eq!((t.offset, t.bytes), (flushed, torn));
+        assert_eq!((t.offset, t.bytes), (flushed, half));
         assert_eq!(
             fs::read(t.saved_to.unwrap()).unwrap().len() as u64,
-            torn,
+            half,
             "side file holds the cut bytes"
         );
     }
@@ -970,10 +957,12 @@ fn failed_allocation_fails_no_write() {
 }
 
 /// A failed write whose rollback fails too, in allocated space: the torn
-/// half of the record sits before the zeros. The reopen cuts exactly the
-/// torn bytes (to the last non-zero one) and keeps everything acknowledged.
+/// half of the record sits before the zeros. Its header is intact, so the
+/// reopen cuts the whole record its header describes (the half written and
+/// the zeros where the rest belongs), not the free space after it, and
+/// keeps everything acknowledged.
 #[test]
-fn failed_rollback_in_allocated_space_cuts_only_the_torn_bytes() {
+fn failed_rollback_in_allocated_space_cuts_the_torn_record() {
     let dir = tmp();
     let log = log_path(dir.path());
     let vfs = FaultVfs::new();
@@ -987,20 +976,22 @@ fn failed_rollback_in_allocated_space_cuts_only_the_torn_bytes() {
     assert_eq!(e.kind(), ErrorKind::Poisoned, "{e}");
     assert_eq!(s.close().unwrap_err().kind(), ErrorKind::Poisoned);
     assert_eq!(file_len(&log), STEP, "the space ahead stays");
-    let torn = torn_bytes(&log, before);
-    assert!(torn > 0 && torn <= (HDR + 300) / 2, "{torn}");
+    let half = ((HDR + 300) / 2) as usize;
+    let written = fs::read(&log).unwrap()[before as usize..][..half].to_vec();
 
     let s = Store::open(dir.path(), &o).unwrap();
     let tail = s.open_report().torn_tail.clone().expect("a torn tail");
-    assert_eq!((tail.offset, tail.bytes), (before, torn));
+    assert_eq!((tail.offset, tail.bytes), (before, HDR + 300));
     let side = fs::read(tail.saved_to.unwrap()).unwrap();
-    assert_eq!(side.len() as u64, torn);
+    assert_eq!(side.len() as u64, HDR + 300);
+    assert_eq!(side[..half], written[..]);
+    assert!(side[half..].iter().all(|&b| b == 0));
     assert_eq!(file_len(&log), before, "cut, the space ahead with it");
     check_model(&s, &m, &[6]);
     s.close().unwrap();
     assert_eq!(vfs.injected(), 2);
     account(
-        "failed_rollback_in_allocated_space_cuts_only_the_torn_bytes",
+        "failed_rollback_in_allocated_space_cuts_the_torn_record",
         &vfs,
     );
 }

@@ -108,8 +108,7 @@ fn a_damaged_record_header_has_no_trusted_id() {
 #[test]
 fn a_torn_tail_alone_is_damage_and_stays_in_place() {
     let (_tmp, dir) = six_puts();
-    // Half a record header after the last record. The log is preallocated,
-    // so the zeros that end it are free space, not part of the tail.
+    // Half a record header after the last record.
     let mut log = fs::read(log_path(&dir)).unwrap();
     log.extend_from_slice(&[1, 0, 0, 0, 9, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
     fs::write(log_path(&dir), &log).unwrap();
@@ -118,13 +117,12 @@ fn a_torn_tail_alone_is_damage_and_stays_in_place() {
         run.stdout_text(),
         format!(
             "log: {} (313 bytes)\n\
-             damage at offset 297 (9 bytes, id unknown, torn tail: a writable open saves it \
+             damage at offset 297 (16 bytes, id unknown, torn tail: a writable open saves it \
              to a side file and cuts it): incomplete record at the end of the log\n\
              snapshots: none\n\
              records: 6 stores, 0 deletes, 0 batches\n\
-             bytes: 313 in the log: 64 header, 233 in intact records, 9 damaged, \
-             7 free (allocated ahead of appends)\n\
-             result: DAMAGED: 1 damaged region, 9 bytes (the last is a torn tail)\n",
+             bytes: 313 in the log: 64 header, 233 in intact records, 16 damaged\n\
+             result: DAMAGED: 1 damaged region, 16 bytes (the last is a torn tail)\n",
             log_path(&dir).display(),
         )
     );

@@ -29,11 +29,16 @@ pub const FILE_HEADER_LEN: usize = 64;
 pub const FLAG_FOLDED: u32 = 1;
 /// Header flag: the log's file may be longer than its records, the rest
 /// being zeros that `fallocate` added ahead of appends. Replay treats zeros
-/// from a record boundary to the end of the file as free space, not as a
-/// torn tail. Walstore 0.2.0 and older refuse a log with it set (they would
+/// from a record boundary to the end of a file whose length is a multiple
+/// of `PREALLOCATION_STEP` as free space, not as a torn tail. Walstore 0.2.0 and older refuse a log with it set (they would
 /// cut the free space as a torn tail, and `ABSOLUTE` would refuse to open).
 pub const FLAG_PREALLOCATED: u32 = 2;
 const KNOWN_FLAGS: u32 = FLAG_FOLDED | FLAG_PREALLOCATED;
+/// A preallocated log's file grows ahead of its records to a multiple of
+/// this. Replay takes zeros for free space only in a file of such a length:
+/// zeros at the end of any other length are not walstore's allocation but
+/// lost bytes, judged by the older rule (a torn tail).
+pub const PREALLOCATION_STEP: u64 = 1 << 20;
 const CRC_AT: usize = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

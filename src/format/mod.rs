@@ -8,7 +8,8 @@ pub mod names;
 pub mod record;
 
 pub use header::{
-    FileHeader, HeaderError, FILE_HEADER_LEN, FLAG_FOLDED, FLAG_PREALLOCATED, FORMAT_VERSION, MAGIC,
+    FileHeader, HeaderError, FILE_HEADER_LEN, FLAG_FOLDED, FLAG_PREALLOCATED, FORMAT_VERSION,
+    MAGIC, PREALLOCATION_STEP,
 };
 pub use record::{
     decode_header, encode_record, payload_crc, plausible_header, RecordHeader, RecordHeaderError,

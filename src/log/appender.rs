@@ -4,6 +4,7 @@
 
 use super::poison::Poison;
 use crate::error::{Error, Result};
+use crate::format::PREALLOCATION_STEP;
 use crate::vfs::VfsFile;
 use std::path::Path;
 
@@ -18,21 +19,12 @@ pub(crate) struct Appender {
     pub(crate) buffer: Vec<u8>,
     buffer_cap: usize,
     /// The log's header has the PREALLOCATED flag: the file may grow ahead
-    /// of its records, by `PREALLOCATE_STEP`.
+    /// of its records, to a multiple of `PREALLOCATION_STEP`.
     preallocate: bool,
     /// Where the file is believed to end. Only a hint for when to allocate
     /// next: whatever it says, a write past the file's end grows the file.
     allocated: u64,
 }
-
-/// How far a preallocated log grows ahead of its records. An fdatasync
-/// after an append that grows the file also writes the new size, which
-/// costs a small durable write about a third of its speed here (2,000
-/// appends of 116 B: 6.2–7.0k against 4.8–5.2k per second); one
-/// `fallocate` per step moves that cost to one append in thousands. The
-/// step bounds the zeros a store keeps on disk, and the zeros an open
-/// reads to find the end of the log.
-pub(crate) const PREALLOCATE_STEP: u64 = 1 << 20;
 
 impl Appender {
     /// An appender at `end`, in a file of `file_len` bytes.
@@ -74,7 +66,12 @@ impl Appender {
     }
 
     /// Before a write of the bytes up to `end`: grows a preallocated log to
-    /// the next step past them if they would pass its end. Only an
+    /// the next multiple of `PREALLOCATION_STEP` past them if they would
+    /// pass its end. An fdatasync after an append that grows the file also
+    /// writes the new size, which costs a small durable write about a third
+    /// of its speed here (2,000 appends of 116 B: 6.2–7.0k against 4.8–5.2k
+    /// per second); one `fallocate` per step moves that cost to one append
+    /// in thousands. Only an
     /// optimisation, so a failure (no space, no `fallocate` in this file
     /// system) is left to the write, which grows the file itself and
     /// reports its own error, and this log grows by its writes alone until
@@ -83,7 +80,7 @@ impl Appender {
         if !self.preallocate || end <= self.allocated {
             return;
         }
-        let to = end.next_multiple_of(PREALLOCATE_STEP);
+        let to = end.next_multiple_of(PREALLOCATION_STEP);
         match file.allocate(self.allocated, to - self.allocated) {
             Ok(()) => self.allocated = to,
             Err(_) => self.preallocate = false,

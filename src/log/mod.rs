@@ -8,8 +8,6 @@ mod poison;
 mod reader;
 
 pub(crate) use appender::Appender;
-#[cfg(test)]
-pub(crate) use appender::PREALLOCATE_STEP;
 pub(crate) use file::{
     create_log, find_current_log, new_header, read_header, write_fresh_header, CurrentLog,
     HeaderState,

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::format::record::{decode_range_end, plausible_header};
 use crate::format::{
     decode_header, payload_crc, FileHeader, RecordHeader, RecordHeaderError, RecordType,
-    FILE_HEADER_LEN, RECORD_HEADER_LEN,
+    FILE_HEADER_LEN, PREALLOCATION_STEP, RECORD_HEADER_LEN,
 };
 use crate::vfs::VfsFile;
 use std::path::Path;
@@ -136,9 +136,14 @@ pub(super) struct Replayer<'a, F> {
     pub(super) w: Window<'a, F>,
     pub(super) path: &'a Path,
     pub(super) log_id: u64,
-    /// The header's PREALLOCATED flag: zeros from a record boundary to the
-    /// end of the file are free space.
+    /// Zeros from a record boundary to the end of the file are free space:
+    /// the header has the PREALLOCATED flag and the file's length is a
+    /// multiple of `PREALLOCATION_STEP`, as walstore's allocation leaves it.
     pub(super) preallocated: bool,
+    /// In such a log, the end of the last non-zero byte, once damage asked
+    /// for it: no record header starts at or after it (a type is never 0),
+    /// so the scans past damage stop there.
+    data_end: Option<u64>,
 }
 
 impl<'a, F: VfsFile> Replayer<'a, F> {
@@ -147,7 +152,8 @@ impl<'a, F: VfsFile> Replayer<'a, F> {
             w: Window::new(file, file_len),
             path,
             log_id: header.log_id,
-            preallocated: header.preallocated,
+            preallocated: header.preallocated && file_len % PREALLOCATION_STEP == 0,
+            data_end: None,
         }
     }
 
@@ -164,16 +170,34 @@ impl<'a, F: VfsFile> Replayer<'a, F> {
             .map_err(|e| Error::io("read", path, Some(pos), e))
     }
 
+    /// Where a scan for record headers from `from` can stop: the end of the
+    /// file, or in a preallocated log the end of its last non-zero byte.
+    fn scan_end(&mut self, from: u64) -> Result<u64> {
+        if !self.preallocated {
+            return Ok(self.w.file_len);
+        }
+        if let Some(end) = self.data_end.filter(|&e| e >= from) {
+            return Ok(end);
+        }
+        let path = self.path;
+        let end = self
+            .w
+            .data_end(from)
+            .map_err(|e| Error::io("read", path, Some(from), e))?;
+        self.data_end = Some(end);
+        Ok(end)
+    }
+
     /// Where damage found at `from` ends: the end of the file, or in a
-    /// preallocated log the end of its last non-zero byte.
+    /// preallocated log the end of its last non-zero byte or of the last
+    /// record after `from` whose header is intact, whichever is further
+    /// (a torn record keeps the zeros its header says it holds).
     pub(super) fn damage_end(&mut self, from: u64) -> Result<u64> {
         if !self.preallocated {
             return Ok(self.w.file_len);
         }
-        let path = self.path;
-        self.w
-            .data_end(from)
-            .map_err(|e| Error::io("read", path, Some(from), e))
+        let (_, records_end) = self.intact_headers(from)?;
+        Ok(self.scan_end(from)?.max(records_end))
     }
 }
 
@@ -222,8 +246,9 @@ impl<F: VfsFile> Replayer<'_, F> {
     /// the end is a torn tail, cut with whatever damage comes before it).
     pub(super) fn next_valid_record(&mut self, from: u64, min_seq: u64) -> Result<Option<u64>> {
         let file_len = self.w.file_len;
+        let scan_end = self.scan_end(from)?;
         let mut q = from;
-        while q + RECORD_HEADER_LEN as u64 <= file_len {
+        while q < scan_end && q + RECORD_HEADER_LEN as u64 <= file_len {
             if plausible_header(self.read(q, RECORD_HEADER_LEN)?) {
                 if let Parsed::Good(h) = self.parse_at(q)? {
                     if h.seq > min_seq {
@@ -273,21 +298,23 @@ impl<F: VfsFile> Replayer<'_, F> {
     }
 
     /// The highest sequence number of any intact record header at or after
-    /// `from`.
-    fn max_header_seq(&mut self, from: u64) -> Result<u64> {
+    /// `from`, and the furthest end (within the file) of such a record.
+    fn intact_headers(&mut self, from: u64) -> Result<(u64, u64)> {
         let (file_len, log_id) = (self.w.file_len, self.log_id);
-        let mut max = 0;
+        let scan_end = self.scan_end(from)?;
+        let (mut max, mut end) = (0, from);
         let mut q = from;
-        while q + RECORD_HEADER_LEN as u64 <= file_len {
+        while q < scan_end && q + RECORD_HEADER_LEN as u64 <= file_len {
             let head = self.read(q, RECORD_HEADER_LEN)?;
             if plausible_header(head) {
                 if let Ok(h) = decode_header(head, log_id) {
                     max = max.max(h.seq);
+                    end = end.max((q + h.total_len()).min(file_len));
                 }
             }
             q += 1;
         }
-        Ok(max)
+        Ok((max, end))
     }
 
     fn corruption(&self, offset: u64, detail: String) -> Error {
@@ -583,7 +610,7 @@ pub fn replay<F: VfsFile>(
             ),
         ));
     }
-    let max_seq = max_seen.max(r.max_header_seq(tail_at)?);
+    let max_seq = max_seen.max(r.intact_headers(tail_at)?.0);
     Ok(Replayed {
         valid_end: tail_at,
         last_seq,

@@ -57,6 +57,8 @@ pub fn verify_log<F: VfsFile>(
     let mut pos = FILE_HEADER_LEN as u64;
     let mut last_seq = header.base_seq;
     let mut reported = pos;
+    // The begin record of a batch whose commit has not been read yet.
+    let mut open_batch = None;
     while pos < file_len {
         if pos - reported >= 4 << 20 {
             progress(pos);
@@ -73,9 +75,12 @@ pub fn verify_log<F: VfsFile>(
                     RecordType::Put => v.stores += 1,
                     RecordType::Delete => v.deletes += 1,
                     RecordType::DeleteRange => v.range_deletes += 1,
-                    RecordType::BatchBegin => v.batches += 1,
+                    RecordType::BatchBegin => {
+                        v.batches += 1;
+                        open_batch = Some(pos);
+                    }
                     RecordType::DamagedMarker => v.damaged_markers += 1,
-                    RecordType::BatchCommit => {}
+                    RecordType::BatchCommit => open_batch = None,
                 }
                 pos += h.total_len();
                 continue;
@@ -128,6 +133,8 @@ pub fn verify_log<F: VfsFile>(
             // The zeros after it, if any, are free space (found next round).
             None => r.damage_end(pos)?,
         };
+        // The damage reported covers what is wrong with a batch it ends.
+        open_batch = None;
         v.damage.push(Damage {
             offset: pos,
             length: end - pos,
@@ -136,6 +143,18 @@ pub fn verify_log<F: VfsFile>(
             at_tail: next.is_none(),
         });
         pos = end;
+    }
+    // A batch that the end of the records interrupts is a torn tail, which
+    // an open cuts from its begin record, though each of its records is
+    // intact.
+    if let Some(begin) = open_batch {
+        v.damage.push(Damage {
+            offset: begin,
+            length: pos - begin,
+            id: None,
+            what: format!("the batch begun at offset {begin} has no commit record"),
+            at_tail: true,
+        });
     }
     progress(file_len);
     Ok(v)

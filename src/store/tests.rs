@@ -64,7 +64,7 @@ fn none_durability_reads_see_buffered_writes_before_any_flush() {
     assert_eq!(s.log_position(), 64 + 32 + 8);
     assert_eq!(
         std::fs::metadata(&s.report.log_path).unwrap().len(),
-        crate::log::PREALLOCATE_STEP
+        crate::format::PREALLOCATION_STEP
     );
     let path = s.report.log_path.clone();
     s.close().unwrap();
@@ -551,6 +551,60 @@ fn verify_lists_every_damaged_region_and_changes_nothing() {
         bytes,
         "verify writes nothing"
     );
+}
+
+/// A batch whose commit record is missing at the end of the records is a
+/// torn tail from its begin record, though every record in it is intact:
+/// verify reports it as the open would cut it, with the log ending at the
+/// end of the file or (preallocated) where free space begins.
+#[test]
+fn verify_reports_a_batch_without_its_commit_as_a_torn_tail() {
+    use crate::format::PREALLOCATION_STEP;
+    let t = dir();
+    let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+    s.store(1, b"one").unwrap(); // 64..99
+    s.store_batch(&[(2, b"two"), (3, b"three")]).unwrap(); // 99..235
+    s.close().unwrap();
+    let log = std::fs::read(log_of(&t)).unwrap();
+    assert_eq!(log.len(), 235);
+    let without_commit = &log[..235 - 32];
+    for free in [0, PREALLOCATION_STEP as usize - (235 - 32)] {
+        let mut bytes = without_commit.to_vec();
+        bytes.resize(bytes.len() + free, 0);
+        std::fs::write(log_of(&t), &bytes).unwrap();
+        let v = crate::verify(t.path(), &mut |_, _| {}).unwrap();
+        let found: Vec<_> = v
+            .log
+            .damage
+            .iter()
+            .map(|d| (d.offset, d.length, d.id, d.at_tail, d.what.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [(
+                99,
+                235 - 32 - 99,
+                None,
+                true,
+                "the batch begun at offset 99 has no commit record"
+            )],
+            "{free} free bytes"
+        );
+        assert_eq!(v.log.free_bytes, free as u64);
+        assert_eq!((v.log.stores, v.log.batches), (3, 1));
+        assert!(!v.is_clean());
+        let s = Store::open(t.path(), &opts(Durability::Flush)).unwrap();
+        let tail = s.open_report().torn_tail.clone().unwrap();
+        assert_eq!((tail.offset, tail.bytes), (99, 235 - 32 - 99), "{free}");
+        assert_eq!(s.retrieve(2).unwrap_err().kind(), ErrorKind::NotFound);
+        s.close().unwrap();
+        for p in std::fs::read_dir(t.path()).unwrap() {
+            let p = p.unwrap().path();
+            if p.to_string_lossy().contains(".cut-") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+    }
 }
 
 #[test]
