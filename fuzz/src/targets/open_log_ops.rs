@@ -210,9 +210,9 @@ pub fn expect(log: &[u8], h: &History) -> Option<Expected> {
     let later = searched && {
         // Records after the damaged one (or after its batch, whose own
         // records number at most its commit) are evidence when whole and
-        // valid; a batch begin only when its whole batch follows with intact
-        // headers up to its commit, and a batch that does not is skipped up
-        // to its first broken record.
+        // valid; a batch begin only when its whole batch follows intact up
+        // to its commit, and a batch that does not is skipped up to its
+        // first broken record.
         let first_batch_rec = |w: usize| h.recs.iter().position(|x| x.write == w).unwrap();
         let end_of_write =
             |w: usize| first_batch_rec(w) + h.recs.iter().filter(|x| x.write == w).count();
@@ -225,11 +225,25 @@ pub fn expect(log: &[u8], h: &History) -> Option<Expected> {
                 continue;
             }
             if x.ty != RecordType::BatchBegin {
+                // A record of a later batch whose begin is intact but some
+                // other record is not is no evidence: replay opens that
+                // batch, cuts it from its begin when nothing valid follows
+                // it, and a verdict whose evidence was cut falls (FORMAT.md
+                // §5.3). What follows the batch may be. (With its begin
+                // damaged, no batch opens and its intact entries count.)
+                let w = x.write;
+                let first = first_batch_rec(w);
+                if w != m && h.batch[w] && intact(first) && !(first..end_of_write(w)).all(intact) {
+                    i = end_of_write(w);
+                    continue;
+                }
                 found = true;
                 break;
             }
             let end = end_of_write(x.write);
-            match (i + 1..end).find(|&j| !(header_ok(j) && complete(j))) {
+            // Replay's check of a batch reads every entry whole, CRCs
+            // included.
+            match (i + 1..end).find(|&j| !intact(j)) {
                 None => {
                     found = true;
                     break;
