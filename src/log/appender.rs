@@ -71,11 +71,10 @@ impl Appender {
     /// writes the new size, which costs a small durable write about a third
     /// of its speed here (2,000 appends of 116 B: 6.2–7.0k against 4.8–5.2k
     /// per second); one `fallocate` per step moves that cost to one append
-    /// in thousands. Only an
-    /// optimisation, so a failure (no space, no `fallocate` in this file
-    /// system) is left to the write, which grows the file itself and
-    /// reports its own error, and this log grows by its writes alone until
-    /// the store is reopened or compacted.
+    /// in thousands. Only an optimisation, so a failure (no space, no
+    /// `fallocate` in this file system) is left to the write, which grows
+    /// the file itself and reports its own error, and this log grows by its
+    /// writes alone until the store is reopened or compacted.
     fn make_room<F: VfsFile>(&mut self, file: &F, end: u64) {
         if !self.preallocate || end <= self.allocated {
             return;

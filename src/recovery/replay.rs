@@ -65,9 +65,10 @@ pub struct Replayed {
     pub damaged: u64,
     /// Bytes from `valid_end` to `tail_end` form a torn tail.
     pub torn_tail: bool,
-    /// The end of the torn tail: the file's end, or in a preallocated log
-    /// the end of its last non-zero byte (the zeros after it are free
-    /// space). `valid_end` when there is no torn tail.
+    /// The end of the torn tail: the file's end, or in a log with free
+    /// space the further of its last non-zero byte and the end of its last
+    /// record with an intact header (the zeros after that are free space).
+    /// `valid_end` when there is no torn tail.
     pub tail_end: u64,
 }
 
@@ -188,16 +189,20 @@ impl<'a, F: VfsFile> Replayer<'a, F> {
         Ok(end)
     }
 
-    /// Where damage found at `from` ends: the end of the file, or in a
+    /// A torn tail from `from`: the highest sequence number of an intact
+    /// record header in it, and where it ends: the end of the file, or in a
     /// preallocated log the end of its last non-zero byte or of the last
-    /// record after `from` whose header is intact, whichever is further
-    /// (a torn record keeps the zeros its header says it holds).
-    pub(super) fn damage_end(&mut self, from: u64) -> Result<u64> {
-        if !self.preallocated {
-            return Ok(self.w.file_len);
-        }
-        let (_, records_end) = self.intact_headers(from)?;
-        Ok(self.scan_end(from)?.max(records_end))
+    /// record in it whose header is intact, whichever is further (a torn
+    /// record keeps the zeros its header says it holds). One scan gives
+    /// both.
+    pub(super) fn tail_extent(&mut self, from: u64) -> Result<(u64, u64)> {
+        let (max_seq, records_end) = self.intact_headers(from)?;
+        let end = if self.preallocated {
+            self.scan_end(from)?.max(records_end)
+        } else {
+            self.w.file_len
+        };
+        Ok((max_seq, end))
     }
 }
 
@@ -594,7 +599,7 @@ pub fn replay<F: VfsFile>(
         }
         None => tail_at,
     };
-    let tail_end = r.damage_end(tail_at)?;
+    let (tail_max_seq, tail_end) = r.tail_extent(tail_at)?;
     if mode == RecoveryMode::Absolute {
         return Err(r.corruption(
             tail_at,
@@ -610,7 +615,7 @@ pub fn replay<F: VfsFile>(
             ),
         ));
     }
-    let max_seq = max_seen.max(r.intact_headers(tail_at)?.0);
+    let max_seq = max_seen.max(tail_max_seq);
     Ok(Replayed {
         valid_end: tail_at,
         last_seq,

@@ -131,7 +131,7 @@ pub fn verify_log<F: VfsFile>(
         let end = match next {
             Some(q) => q,
             // The zeros after it, if any, are free space (found next round).
-            None => r.damage_end(pos)?,
+            None => r.tail_extent(pos)?.1,
         };
         // The damage reported covers what is wrong with a batch it ends.
         open_batch = None;
