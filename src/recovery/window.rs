@@ -42,7 +42,7 @@ impl<'a, F: VfsFile> Window<'a, F> {
         let mut at = from;
         while at < self.file_len {
             let n = (self.file_len - at).min(ZERO_SCAN as u64) as usize;
-            if self.bytes(at, n)?.iter().any(|&b| b != 0) {
+            if last_non_zero(self.bytes(at, n)?).is_some() {
                 return Ok(false);
             }
             at += n as u64;
@@ -60,7 +60,7 @@ impl<'a, F: VfsFile> Window<'a, F> {
             let n = (end - from).min(ZERO_SCAN as u64) as usize;
             let at = end - n as u64;
             self.file.read_exact_at(&mut buf[..n], at)?;
-            if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+            if let Some(i) = last_non_zero(&buf[..n]) {
                 return Ok(at + i as u64 + 1);
             }
             end = at;
@@ -69,5 +69,45 @@ impl<'a, F: VfsFile> Window<'a, F> {
     }
 }
 
+/// Where the last non-zero byte of `bytes` is. Whole 64-byte blocks are
+/// checked by OR-ing their bytes, which the compiler vectorises; a search
+/// a byte at a time ran at about a byte per cycle over a mebibyte of free
+/// space at every open of a log a crash left preallocated.
+fn last_non_zero(bytes: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 64;
+    let whole = bytes.len() / BLOCK * BLOCK;
+    let in_block = |from: usize, b: &[u8]| b.iter().rposition(|&x| x != 0).map(|i| from + i);
+    if let Some(i) = in_block(whole, &bytes[whole..]) {
+        return Some(i);
+    }
+    bytes[..whole]
+        .chunks_exact(BLOCK)
+        .enumerate()
+        .rev()
+        .find(|(_, b)| b.iter().fold(0u8, |acc, &x| acc | x) != 0)
+        .and_then(|(k, b)| in_block(k * BLOCK, b))
+}
+
 /// The step of a scan for zeros.
 const ZERO_SCAN: usize = 64 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::last_non_zero;
+
+    #[test]
+    fn last_non_zero_finds_the_last_set_byte_at_every_place() {
+        for len in [0usize, 1, 63, 64, 65, 127, 128, 200, 4096] {
+            let zeros = vec![0u8; len];
+            assert_eq!(last_non_zero(&zeros), None, "len {len}");
+            for at in 0..len {
+                let mut v = zeros.clone();
+                v[at] = 1 << (at % 8);
+                assert_eq!(last_non_zero(&v), Some(at), "len {len}, at {at}");
+                // An earlier set byte changes nothing.
+                v[at / 2] = 0xff;
+                assert_eq!(last_non_zero(&v), Some(at), "len {len}, at {at}");
+            }
+        }
+    }
+}
