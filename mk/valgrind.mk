@@ -3,7 +3,9 @@
 # under valgrind memcheck. Passes only with zero memcheck errors, zero bytes
 # definitely, indirectly or possibly lost and exit status 0 from both ("still
 # reachable" blocks, which Rust's standard library keeps for the life of
-# the process, are reported, not counted). Part of `make test`.
+# the process, are reported, not counted; mk/valgrind.supp names the one
+# "possibly lost" block of the standard library's that is suppressed, and
+# why). Part of `make test`.
 #
 # valgrind is installed with apt-get when missing (as root); without root or
 # apt-get the target says SKIP with the reason. RUST_BACKTRACE is unset for
@@ -14,6 +16,7 @@
 VALGRIND       ?= valgrind
 VALGRIND_BUILD := $(BUILD)/valgrind
 VALGRIND_OPTS  := --error-exitcode=1 --leak-check=full \
+                  --suppressions=mk/valgrind.supp \
                   --show-leak-kinds=definite,indirect,possible \
                   --errors-for-leak-kinds=definite,indirect,possible
 VALGRIND_PROGS := test_walstore demo
@@ -54,8 +57,9 @@ valgrind: $(addprefix $(VALGRIND_BUILD)/,$(VALGRIND_PROGS))
 	    done; \
 	  fi; \
 	  reach=$$(sed -n 's/.*still reachable: \([0-9,]* bytes in [0-9,]* blocks\).*/\1/p' $$log); \
+	  supp=$$(sed -n 's/.*suppressed: \([0-9,]* bytes in [0-9,]* blocks\).*/\1/p' $$log); \
 	  if [ $$ok = 1 ]; then \
-	    echo "== valgrind: $$p: exit 0, 0 errors, 0 bytes definitely/indirectly/possibly lost, still reachable: $${reach:-0 bytes} ($${secs} s)"; \
+	    echo "== valgrind: $$p: exit 0, 0 errors, 0 bytes definitely/indirectly/possibly lost, still reachable: $${reach:-0 bytes}, suppressed (mk/valgrind.supp): $${supp:-0 bytes} ($${secs} s)"; \
 	  else \
 	    echo "== valgrind: $$p FAILED (exit status $$rc, $${secs} s). Program output ($$out), last lines:"; \
 	    tail -n 20 $$out; \

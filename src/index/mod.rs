@@ -77,7 +77,10 @@ impl Index {
 
     /// An index that takes `n` ids without growing (barring a very uneven
     /// spread of ids over the shards, which only costs a growth): for a
-    /// count known in advance, such as a snapshot's.
+    /// count known in advance, such as a snapshot's. The slots' pages are
+    /// not mapped in yet: the fillers do it (`Filler::populate`), each on
+    /// the thread that fills its shards, so that the page faults are
+    /// shared out too.
     pub fn with_capacity(n: usize) -> Index {
         if n == 0 {
             return Index::default();
@@ -85,7 +88,7 @@ impl Index {
         let cap = presized_slots(n);
         Index {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(Table::presized(cap)))
+                .map(|_| RwLock::new(Table::with_slots(cap)))
                 .collect(),
         }
     }
@@ -219,13 +222,22 @@ impl Index {
     }
 
     /// The index through an exclusive borrow, for filling it from entries
-    /// in fill order (see `sort_for_fill`): each shard places its ids
-    /// without probing while they come in that order.
-    pub fn filler(&mut self) -> Filler<'_> {
-        Filler {
-            shards: self.shards.iter_mut().map(|s| s.get_mut()).collect(),
-            runs: std::array::from_fn(|_| Run::default()),
-        }
+    /// in fill order (see `sort_for_fill`), in which each shard places its
+    /// ids without probing: `parts` fillers of disjoint runs of shards that
+    /// together cover the index (fewer when there are fewer shards), to
+    /// fill it from as many threads. Each places the ids of its own shards
+    /// (`Filler::insert_if_mine`) and passes over the rest.
+    pub fn fillers(&mut self, parts: usize) -> Vec<Filler<'_>> {
+        let per = SHARDS.div_ceil(parts.clamp(1, SHARDS));
+        self.shards
+            .chunks_mut(per)
+            .enumerate()
+            .map(|(k, chunk)| Filler {
+                first: k * per,
+                runs: chunk.iter().map(|_| Run::default()).collect(),
+                shards: chunk.iter_mut().map(|s| s.get_mut()).collect(),
+            })
+            .collect()
     }
 
     /// Ids marked damaged by a salvage replay.
@@ -296,22 +308,33 @@ pub fn in_fill_order(entries: &[(u64, Entry)]) -> bool {
     entries.is_sorted_by_key(|&(id, _)| fill_key(id))
 }
 
-/// An index being filled ([`Index::filler`]) from entries in fill order.
-/// Entries in any other order are placed correctly too, as ordinary
-/// inserts, from the first one out of order in their shard.
+/// (Part of) an index being filled ([`Index::fillers`]) from entries in
+/// fill order. Entries in any other order are placed correctly too, as
+/// ordinary inserts, from the first one out of order in their shard.
 pub struct Filler<'a> {
+    /// The first shard it fills; `shards` are that one and the ones after.
+    first: usize,
     shards: Vec<&'a mut Table>,
-    runs: [Run; SHARDS],
+    runs: Vec<Run>,
 }
 
 impl Filler<'_> {
-    /// Inserts `id`; a repeated id replaces the earlier entry, which is
-    /// returned.
+    /// Inserts `id` if it belongs to a shard this filler fills, returning
+    /// `Some` of the entry it replaced; `None` (nothing done) otherwise.
     #[inline]
-    pub fn insert(&mut self, id: u64, e: Entry) -> Option<Entry> {
+    pub fn insert_if_mine(&mut self, id: u64, e: Entry) -> Option<Option<Entry>> {
         let h = mix(id);
-        let i = h as usize & (SHARDS - 1);
-        self.shards[i].insert_in_order(&mut self.runs[i], h, id, e)
+        let i = (h as usize & (SHARDS - 1)).wrapping_sub(self.first);
+        let t = self.shards.get_mut(i)?;
+        Some(t.insert_in_order(&mut self.runs[i], h, id, e))
+    }
+
+    /// Maps in the slots of this filler's shards (see
+    /// `Index::with_capacity`).
+    pub fn populate(&mut self) {
+        for t in &mut self.shards {
+            t.populate();
+        }
     }
 
     /// How many entries came after their shard's run of entries in fill

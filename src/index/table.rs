@@ -147,13 +147,20 @@ const POPULATE_BYTES: usize = 1 << 20;
 /// `cap` empty slots. The allocator hands back zeroed memory it has not
 /// touched, so only the pages that ids land on become resident, unless
 /// `filling` says that ids are about to land on nearly all of them (a
-/// growth, a presized open): those pages are then mapped in at once.
+/// growth): those pages are then mapped in at once.
 fn new_slots(cap: usize, filling: bool) -> Vec<Slot> {
     let mut v = vec![EMPTY; cap];
-    if filling && std::mem::size_of_val(v.as_slice()) >= POPULATE_BYTES {
-        sys::populate(&mut v);
+    if filling {
+        populate(&mut v);
     }
     v
+}
+
+/// Maps in every page of `slots` at once, when they are many.
+fn populate(slots: &mut [Slot]) {
+    if std::mem::size_of_val(slots) >= POPULATE_BYTES {
+        sys::populate(slots);
+    }
 }
 
 /// Where a run of in-order inserts (`Table::insert_in_order`) stands.
@@ -226,13 +233,11 @@ impl Table {
         }
     }
 
-    /// `with_slots`, for a table about to take about as many ids as it
-    /// holds at most (a snapshot's).
-    pub fn presized(cap: usize) -> Table {
-        Table {
-            slots: new_slots(cap, true),
-            len: 0,
-        }
+    /// Maps in every page of the slots at once rather than one page fault
+    /// at a time, for a table about to take about as many ids as it holds
+    /// at most (a snapshot's).
+    pub fn populate(&mut self) {
+        populate(&mut self.slots);
     }
 
     /// An empty table whose slot buffer has room for `cap` slots, every

@@ -11,7 +11,7 @@ use format::{decode_entry, Header, SNAPSHOT_HEADER_LEN};
 use crate::error::{Error, Result};
 use crate::format::crc::identity_hasher;
 use crate::format::names::{parse_snapshot_file_name, snapshot_file_name, TEMP_SUFFIX};
-use crate::index::Index;
+use crate::index::{Filler, Index};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -123,10 +123,18 @@ pub(crate) struct Loaded {
 /// Entries read and hashed at a time by `load_index`.
 const CHUNK_ENTRIES: usize = 1 << 16;
 
+/// Snapshots of at least this many entries load on two threads: below it,
+/// starting a thread costs more than it saves.
+const PARALLEL_ENTRIES: usize = 1 << 16;
+
 /// What `load` checks, with the entries going straight into an index sized
 /// for them: the file is read in chunks, and neither the whole file nor a
 /// list of its entries is ever held in memory. An index filled from a file
 /// that then fails a check is dropped.
+///
+/// A large snapshot fills the index on two threads, each mapping in and
+/// filling half of its shards, which is where the time of an open from a
+/// snapshot goes; both read every entry, and one of them checks the CRC.
 pub(crate) fn load_index<V: Vfs>(
     vfs: &V,
     path: &Path,
@@ -149,49 +157,142 @@ pub(crate) fn load_index<V: Vfs>(
     check_header(path, &h, log_id, generation, log_valid_from, log_len)?;
     let count = usize::try_from(h.count).map_err(|_| "too large".to_string())?;
 
-    let mut index = Index::with_capacity(count);
-    let mut fill = index.filler();
-    let mut payload_bytes = 0u64;
-    let odd_gen = h.odd_gen();
+    let body = Body {
+        file: &f,
+        count,
+        odd_gen: h.odd_gen(),
+        valid: log_valid_from..h.position,
+    };
+    let parts = if count >= PARALLEL_ENTRIES {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+    } else {
+        1
+    };
     let mut crc = identity_hasher(h.log_id);
-    let mut outside_first = None;
-    let mut buf = vec![0u8; CHUNK_ENTRIES.min(count) * ENTRY_LEN];
-    let mut at = SNAPSHOT_HEADER_LEN as u64;
-    let mut left = count;
-    while left > 0 {
-        let n = left.min(CHUNK_ENTRIES);
-        let chunk = &mut buf[..n * ENTRY_LEN];
-        f.read_exact_at(chunk, at)
-            .map_err(|e| format!("read: {e}"))?;
-        crc.update(chunk);
-        for c in chunk.chunks_exact(ENTRY_LEN) {
-            let (id, e) = decode_entry(c, odd_gen);
-            if e.offset < log_valid_from || e.offset >= h.position {
-                // The snapshot is rejected below; such an offset may not
-                // even fit an index slot, so it never goes in.
-                outside_first.get_or_insert((id, e.offset));
-                continue;
-            }
-            let old = fill.insert(id, e).map_or(0, |o| u64::from(o.len));
-            payload_bytes = payload_bytes + u64::from(e.len) - old;
+    let mut index = Index::with_capacity(count);
+    let filled = match body.fill(&mut index, parts, &mut crc) {
+        Ok(filled) => filled,
+        Err(NoThread) => {
+            // No thread to be had: fill the index again, on this one.
+            index = Index::with_capacity(count);
+            crc = identity_hasher(h.log_id);
+            body.fill(&mut index, 1, &mut crc)
+                .expect("one part starts no thread")
         }
-        at += chunk.len() as u64;
-        left -= n;
-    }
-    let out_of_order = fill.out_of_order();
-    drop(fill);
+    }?;
     // The CRC first: entries that fail it are damage, whatever they say.
     h.check_entries_crc(crc.finalize())?;
-    if let Some((id, offset)) = outside_first {
+    if let Some((id, offset)) = filled.outside_first {
         return Err(outside(id, offset));
     }
     Ok(Loaded {
         position: h.position,
         last_seq: h.last_seq,
         index,
-        payload_bytes,
-        out_of_order,
+        payload_bytes: filled.payload_bytes,
+        out_of_order: filled.out_of_order,
     })
+}
+
+/// A snapshot's entries, in its file.
+struct Body<'a, F> {
+    file: &'a F,
+    count: usize,
+    odd_gen: bool,
+    /// The log offsets an entry may point at.
+    valid: std::ops::Range<u64>,
+}
+
+/// What filling (part of) an index from a snapshot's entries found.
+#[derive(Default)]
+struct Filled {
+    payload_bytes: u64,
+    /// The first entry (id, offset) that points outside the part of the
+    /// log the snapshot covers.
+    outside_first: Option<(u64, u64)>,
+    out_of_order: u64,
+}
+
+/// A thread could not be started.
+#[derive(Debug)]
+struct NoThread;
+
+impl<F: VfsFile> Body<'_, F> {
+    /// Fills `index` from the entries with `parts` fillers, each on a
+    /// thread of its own but the first; `crc` takes in every entry.
+    fn fill(
+        &self,
+        index: &mut Index,
+        parts: usize,
+        crc: &mut crc32fast::Hasher,
+    ) -> Result<Result<Filled, String>, NoThread> {
+        let mut fillers = index.fillers(parts);
+        let first = fillers.remove(0);
+        std::thread::scope(|s| {
+            let mut others = Vec::new();
+            for filler in fillers {
+                let started = std::thread::Builder::new()
+                    .name("walstore-load".into())
+                    .spawn_scoped(s, move || self.fill_part(filler, None));
+                others.push(started.map_err(|_| NoThread)?);
+            }
+            let mut all = self.fill_part(first, Some(crc));
+            for t in others {
+                let part = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                all = all.and_then(|a| {
+                    let b = part?;
+                    Ok(Filled {
+                        payload_bytes: a.payload_bytes + b.payload_bytes,
+                        // Every part sees every entry: the same first one.
+                        outside_first: a.outside_first,
+                        out_of_order: a.out_of_order + b.out_of_order,
+                    })
+                });
+            }
+            Ok(all)
+        })
+    }
+
+    /// Reads every entry and places those of `filler`'s shards; `crc`, if
+    /// given, takes in every entry.
+    fn fill_part(
+        &self,
+        mut filler: Filler<'_>,
+        mut crc: Option<&mut crc32fast::Hasher>,
+    ) -> Result<Filled, String> {
+        filler.populate();
+        let mut out = Filled::default();
+        let mut buf = vec![0u8; CHUNK_ENTRIES.min(self.count) * ENTRY_LEN];
+        let mut at = SNAPSHOT_HEADER_LEN as u64;
+        let mut left = self.count;
+        while left > 0 {
+            let n = left.min(CHUNK_ENTRIES);
+            let chunk = &mut buf[..n * ENTRY_LEN];
+            self.file
+                .read_exact_at(chunk, at)
+                .map_err(|e| format!("read: {e}"))?;
+            if let Some(crc) = crc.as_deref_mut() {
+                crc.update(chunk);
+            }
+            for c in chunk.chunks_exact(ENTRY_LEN) {
+                let (id, e) = decode_entry(c, self.odd_gen);
+                if !self.valid.contains(&e.offset) {
+                    // The snapshot is rejected; such an offset may not even
+                    // fit an index slot, so it never goes in.
+                    out.outside_first.get_or_insert((id, e.offset));
+                    continue;
+                }
+                if let Some(old) = filler.insert_if_mine(id, e) {
+                    let old = old.map_or(0, |o| u64::from(o.len));
+                    out.payload_bytes = out.payload_bytes + u64::from(e.len) - old;
+                }
+            }
+            at += chunk.len() as u64;
+            left -= n;
+        }
+        out.out_of_order = filler.out_of_order();
+        Ok(out)
+    }
 }
 
 fn outside(id: u64, offset: u64) -> String {
@@ -319,6 +420,59 @@ mod tests {
             let mut got = l.index.entries();
             got.sort_unstable_by_key(|e| e.0);
             assert_eq!(got, want);
+        }
+    }
+
+    /// Two fillers on two threads (a large snapshot's load, on a machine
+    /// with two processors or more) fill exactly the index one filler
+    /// does, and find the same: payload bytes, entries out of fill order,
+    /// the CRC, the first entry outside the log's range.
+    #[test]
+    fn two_parts_fill_what_one_part_fills() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = snap(3, 3 * CHUNK_ENTRIES as u64 + 17);
+        // A repeated id, far apart: the later entry wins in both.
+        let (id, e) = s.entries[5];
+        s.entries.push((id, Entry { len: 77, ..e }));
+        let path = write(&StdVfs, dir.path(), &s).unwrap();
+        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+        for valid in [64..1 << 40, 64..s.entries[9].1.offset] {
+            let body = Body {
+                file: &file,
+                count: s.entries.len(),
+                odd_gen: true,
+                valid: valid.clone(),
+            };
+            let mut got = Vec::new();
+            for parts in [1, 2] {
+                let mut index = Index::with_capacity(s.entries.len());
+                let mut crc = identity_hasher(LOG);
+                let filled = match body.fill(&mut index, parts, &mut crc) {
+                    Ok(Ok(f)) => f,
+                    _ => panic!("{parts} parts failed"),
+                };
+                let mut entries = index.entries();
+                entries.sort_unstable_by_key(|e| e.0);
+                got.push((
+                    entries,
+                    filled.payload_bytes,
+                    filled.outside_first,
+                    filled.out_of_order,
+                    crc.finalize(),
+                ));
+            }
+            assert!(got[0] == got[1], "valid offsets {valid:?}");
+            let (entries, _, outside_first, ..) = &got[0];
+            if valid.end == 1 << 40 {
+                assert_eq!(entries.len(), s.entries.len() - 1);
+                assert_eq!(entries.iter().find(|x| x.0 == id).unwrap().1.len, 77);
+                assert_eq!(*outside_first, None);
+            } else {
+                assert_eq!(
+                    *outside_first,
+                    Some(s.entries[9]).map(|(i, e)| (i, e.offset))
+                );
+            }
         }
     }
 
