@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 /// per record; this detects once and clones the result, which copies a few
 /// words.
 #[inline]
-fn hasher() -> crc32fast::Hasher {
+pub(crate) fn hasher() -> crc32fast::Hasher {
     static DETECTED: OnceLock<crc32fast::Hasher> = OnceLock::new();
     DETECTED.get_or_init(crc32fast::Hasher::new).clone()
 }

@@ -303,6 +303,12 @@ pub fn sort_for_fill(entries: &mut [(u64, Entry)]) {
     entries.sort_unstable_by_key(|&(id, _)| fill_key(id));
 }
 
+/// The shard that holds `id`: in fill order, the ids of each shard come
+/// together, shard after shard.
+pub fn shard_of(id: u64) -> usize {
+    mix(id) as usize & (SHARDS - 1)
+}
+
 /// Whether entries are in fill order.
 pub fn in_fill_order(entries: &[(u64, Entry)]) -> bool {
     entries.is_sorted_by_key(|&(id, _)| fill_key(id))
@@ -319,6 +325,12 @@ pub struct Filler<'a> {
 }
 
 impl Filler<'_> {
+    /// The first shard this filler fills; it fills the ones after it up
+    /// to the next filler's first.
+    pub fn first_shard(&self) -> usize {
+        self.first
+    }
+
     /// Inserts `id` if it belongs to a shard this filler fills, returning
     /// `Some` of the entry it replaced; `None` (nothing done) otherwise.
     #[inline]

@@ -9,9 +9,9 @@ pub(crate) use format::ENTRY_LEN;
 use format::{decode_entry, Header, SNAPSHOT_HEADER_LEN};
 
 use crate::error::{Error, Result};
-use crate::format::crc::identity_hasher;
+use crate::format::crc::{hasher, identity_hasher};
 use crate::format::names::{parse_snapshot_file_name, snapshot_file_name, TEMP_SUFFIX};
-use crate::index::{Filler, Index};
+use crate::index::{shard_of, Filler, Index};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -134,7 +134,9 @@ const PARALLEL_ENTRIES: usize = 1 << 16;
 ///
 /// A large snapshot fills the index on two threads, each mapping in and
 /// filling half of its shards, which is where the time of an open from a
-/// snapshot goes; both read every entry, and one of them checks the CRC.
+/// snapshot goes. In fill order, the entries of each half lie together in
+/// the file: each thread reads and CRCs its own range, and the two CRCs
+/// are combined. A file in another order is filled on one thread.
 pub(crate) fn load_index<V: Vfs>(
     vfs: &V,
     path: &Path,
@@ -172,12 +174,12 @@ pub(crate) fn load_index<V: Vfs>(
     let mut index = Index::with_capacity(count);
     let filled = match body.fill(&mut index, parts, &mut crc) {
         Ok(filled) => filled,
-        Err(NoThread) => {
-            // No thread to be had: fill the index again, on this one.
+        Err(Alone) => {
+            // Fill the index again, on this thread alone.
             index = Index::with_capacity(count);
             crc = identity_hasher(h.log_id);
             body.fill(&mut index, 1, &mut crc)
-                .expect("one part starts no thread")
+                .expect("one part has the whole file to itself")
         }
     }?;
     // The CRC first: entries that fail it are damage, whatever they say.
@@ -213,67 +215,107 @@ struct Filled {
     out_of_order: u64,
 }
 
-/// A thread could not be started.
+/// The parts of a fill could not share the work, and one part has to do
+/// it all: a thread could not be started, or an entry lay in the range of
+/// the file of a part that does not fill its shard (the file is not in
+/// fill order).
 #[derive(Debug)]
-struct NoThread;
+struct Alone;
+
+/// The outcome of filling (part of) an index: `Err(Alone)` to start over
+/// with one part, `Ok(Err(message))` for a file that cannot be read.
+type Fill = Result<Result<Filled, String>, Alone>;
 
 impl<F: VfsFile> Body<'_, F> {
     /// Fills `index` from the entries with `parts` fillers, each on a
-    /// thread of its own but the first; `crc` takes in every entry.
-    fn fill(
-        &self,
-        index: &mut Index,
-        parts: usize,
-        crc: &mut crc32fast::Hasher,
-    ) -> Result<Result<Filled, String>, NoThread> {
-        let mut fillers = index.fillers(parts);
-        let first = fillers.remove(0);
+    /// thread of its own but the first. In fill order the entries of each
+    /// filler's shards lie together, so each reads only its own range of
+    /// the file; `crc` ends up having taken in every entry.
+    fn fill(&self, index: &mut Index, parts: usize, crc: &mut crc32fast::Hasher) -> Fill {
+        let fillers = index.fillers(parts);
+        let mut bounds = Vec::with_capacity(fillers.len() + 1);
+        bounds.push(0);
+        for f in &fillers[1..] {
+            match self.first_of_shard(f.first_shard()) {
+                Ok(at) => bounds.push(at.max(*bounds.last().unwrap())),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        bounds.push(self.count);
+        let mut fillers = fillers.into_iter().zip(bounds.windows(2));
+        let (first, first_range) = fillers.next().expect("one filler at least");
         std::thread::scope(|s| {
             let mut others = Vec::new();
-            for filler in fillers {
+            for (filler, range) in fillers {
+                let (from, to) = (range[0], range[1]);
                 let started = std::thread::Builder::new()
                     .name("walstore-load".into())
-                    .spawn_scoped(s, move || self.fill_part(filler, None));
-                others.push(started.map_err(|_| NoThread)?);
+                    .spawn_scoped(s, move || {
+                        let mut crc = hasher();
+                        let part = self.fill_part(filler, from..to, &mut crc);
+                        (part, crc)
+                    });
+                others.push(started.map_err(|_| Alone)?);
             }
-            let mut all = self.fill_part(first, Some(crc));
+            let mut all = self.fill_part(first, first_range[0]..first_range[1], crc);
             for t in others {
-                let part = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                all = all.and_then(|a| {
-                    let b = part?;
-                    Ok(Filled {
-                        payload_bytes: a.payload_bytes + b.payload_bytes,
-                        // Every part sees every entry: the same first one.
-                        outside_first: a.outside_first,
-                        out_of_order: a.out_of_order + b.out_of_order,
-                    })
-                });
+                let (part, part_crc) = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                crc.combine(&part_crc);
+                all = match (all, part) {
+                    (Err(Alone), _) | (_, Err(Alone)) => Err(Alone),
+                    (Ok(a), Ok(b)) => Ok(a.and_then(|a| {
+                        let b = b?;
+                        Ok(Filled {
+                            payload_bytes: a.payload_bytes + b.payload_bytes,
+                            outside_first: a.outside_first.or(b.outside_first),
+                            out_of_order: a.out_of_order + b.out_of_order,
+                        })
+                    })),
+                };
             }
-            Ok(all)
+            all
         })
     }
 
-    /// Reads every entry and places those of `filler`'s shards; `crc`, if
-    /// given, takes in every entry.
+    /// Where the entries of shard `shard` and the ones after it start, if
+    /// the file is in fill order (a binary search over the entries' ids).
+    fn first_of_shard(&self, shard: usize) -> Result<usize, String> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let mut id = [0u8; 8];
+            self.file
+                .read_exact_at(&mut id, (SNAPSHOT_HEADER_LEN + mid * ENTRY_LEN) as u64)
+                .map_err(|e| format!("read: {e}"))?;
+            if shard_of(u64::from_le_bytes(id)) >= shard {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Reads the entries in `range` (entry numbers), CRCs them into `crc`
+    /// and places them with `filler`, which must fill every one's shard.
     fn fill_part(
         &self,
         mut filler: Filler<'_>,
-        mut crc: Option<&mut crc32fast::Hasher>,
-    ) -> Result<Filled, String> {
+        range: std::ops::Range<usize>,
+        crc: &mut crc32fast::Hasher,
+    ) -> Fill {
         filler.populate();
         let mut out = Filled::default();
-        let mut buf = vec![0u8; CHUNK_ENTRIES.min(self.count) * ENTRY_LEN];
-        let mut at = SNAPSHOT_HEADER_LEN as u64;
-        let mut left = self.count;
+        let mut buf = vec![0u8; CHUNK_ENTRIES.min(range.len()) * ENTRY_LEN];
+        let mut at = (SNAPSHOT_HEADER_LEN + range.start * ENTRY_LEN) as u64;
+        let mut left = range.len();
         while left > 0 {
             let n = left.min(CHUNK_ENTRIES);
             let chunk = &mut buf[..n * ENTRY_LEN];
-            self.file
-                .read_exact_at(chunk, at)
-                .map_err(|e| format!("read: {e}"))?;
-            if let Some(crc) = crc.as_deref_mut() {
-                crc.update(chunk);
+            if let Err(e) = self.file.read_exact_at(chunk, at) {
+                return Ok(Err(format!("read: {e}")));
             }
+            crc.update(chunk);
             for c in chunk.chunks_exact(ENTRY_LEN) {
                 let (id, e) = decode_entry(c, self.odd_gen);
                 if !self.valid.contains(&e.offset) {
@@ -282,16 +324,17 @@ impl<F: VfsFile> Body<'_, F> {
                     out.outside_first.get_or_insert((id, e.offset));
                     continue;
                 }
-                if let Some(old) = filler.insert_if_mine(id, e) {
-                    let old = old.map_or(0, |o| u64::from(o.len));
-                    out.payload_bytes = out.payload_bytes + u64::from(e.len) - old;
-                }
+                let Some(old) = filler.insert_if_mine(id, e) else {
+                    return Err(Alone);
+                };
+                let old = old.map_or(0, |o| u64::from(o.len));
+                out.payload_bytes = out.payload_bytes + u64::from(e.len) - old;
             }
             at += chunk.len() as u64;
             left -= n;
         }
         out.out_of_order = filler.out_of_order();
-        Ok(out)
+        Ok(Ok(out))
     }
 }
 
@@ -426,53 +469,83 @@ mod tests {
     /// Two fillers on two threads (a large snapshot's load, on a machine
     /// with two processors or more) fill exactly the index one filler
     /// does, and find the same: payload bytes, entries out of fill order,
-    /// the CRC, the first entry outside the log's range.
+    /// the CRC, the first entry outside the log's range. A file out of
+    /// fill order sends them back to one filler.
     #[test]
     fn two_parts_fill_what_one_part_fills() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = snap(3, 3 * CHUNK_ENTRIES as u64 + 17);
-        // A repeated id, far apart: the later entry wins in both.
+        // A repeated id: the later entry in the file wins.
         let (id, e) = s.entries[5];
         s.entries.push((id, Entry { len: 77, ..e }));
-        let path = write(&StdVfs, dir.path(), &s).unwrap();
-        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
-        for valid in [64..1 << 40, 64..s.entries[9].1.offset] {
-            let body = Body {
-                file: &file,
-                count: s.entries.len(),
-                odd_gen: true,
-                valid: valid.clone(),
+        let unsorted = s.entries.clone();
+        crate::index::sort_for_fill(&mut s.entries);
+        // The first entry in the second half, and the last in the first:
+        // an offset that puts either outside is found all the same.
+        let half = s.entries.partition_point(|(id, _)| shard_of(*id) < 8);
+        for (entries, in_order) in [(s.entries.clone(), true), (unsorted, false)] {
+            let last_len = entries.iter().rev().find(|x| x.0 == id).unwrap().1.len;
+            let first_outside = |end| {
+                entries
+                    .iter()
+                    .find(|(_, e)| e.offset >= end)
+                    .map(|(id, e)| (*id, e.offset))
             };
-            let mut got = Vec::new();
-            for parts in [1, 2] {
-                let mut index = Index::with_capacity(s.entries.len());
-                let mut crc = identity_hasher(LOG);
-                let filled = match body.fill(&mut index, parts, &mut crc) {
-                    Ok(Ok(f)) => f,
-                    _ => panic!("{parts} parts failed"),
+            let path = write(
+                &StdVfs,
+                dir.path(),
+                &Snapshot {
+                    entries: entries.clone(),
+                    ..s.clone()
+                },
+            )
+            .unwrap();
+            let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+            for end in [
+                1 << 40,
+                s.entries[half].1.offset,
+                s.entries[half - 1].1.offset,
+            ] {
+                let body = Body {
+                    file: &file,
+                    count: s.entries.len(),
+                    odd_gen: true,
+                    valid: 64..end,
                 };
-                let mut entries = index.entries();
-                entries.sort_unstable_by_key(|e| e.0);
-                got.push((
-                    entries,
-                    filled.payload_bytes,
-                    filled.outside_first,
-                    filled.out_of_order,
-                    crc.finalize(),
-                ));
+                let ctx = format!("in fill order {in_order}, valid below {end}");
+                let mut got = Vec::new();
+                for parts in [1, 2] {
+                    let mut index = Index::with_capacity(s.entries.len());
+                    let mut crc = identity_hasher(LOG);
+                    let filled = match body.fill(&mut index, parts, &mut crc) {
+                        Ok(Ok(f)) => f,
+                        Err(Alone) if parts == 2 && !in_order => continue,
+                        other => panic!("{ctx}: {parts} parts: {:?}", other.map(|r| r.err())),
+                    };
+                    assert!(parts == 1 || in_order, "{ctx}: two parts out of fill order");
+                    let mut entries = index.entries();
+                    entries.sort_unstable_by_key(|e| e.0);
+                    got.push((
+                        entries,
+                        filled.payload_bytes,
+                        filled.outside_first,
+                        filled.out_of_order,
+                        crc.finalize(),
+                    ));
+                }
+                assert_eq!(got.len(), if in_order { 2 } else { 1 }, "{ctx}");
+                assert!(got.iter().all(|g| *g == got[0]), "{ctx}");
+                let (entries, _, outside_first, ..) = &got[0];
+                assert_eq!(*outside_first, first_outside(end), "{ctx}");
+                if end == 1 << 40 {
+                    assert_eq!(entries.len(), s.entries.len() - 1, "{ctx}");
+                    let kept = entries.iter().find(|x| x.0 == id).unwrap();
+                    assert_eq!(kept.1.len, last_len, "{ctx}");
+                } else {
+                    assert!(outside_first.is_some(), "{ctx}");
+                }
             }
-            assert!(got[0] == got[1], "valid offsets {valid:?}");
-            let (entries, _, outside_first, ..) = &got[0];
-            if valid.end == 1 << 40 {
-                assert_eq!(entries.len(), s.entries.len() - 1);
-                assert_eq!(entries.iter().find(|x| x.0 == id).unwrap().1.len, 77);
-                assert_eq!(*outside_first, None);
-            } else {
-                assert_eq!(
-                    *outside_first,
-                    Some(s.entries[9]).map(|(i, e)| (i, e.offset))
-                );
-            }
+            std::fs::remove_file(&path).unwrap();
         }
     }
 
