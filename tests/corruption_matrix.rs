@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use walstore::format::{FLAG_PREALLOCATED, PREALLOCATION_STEP};
 use walstore::{Durability, Error, ErrorKind, Options, RecoveryMode, Store, WriteBatch};
+mod common;
+use common::{crc_with_log_id, tail_end, u32_at, u64_at};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
 const FILE_HEADER_LEN: u64 = 64;
@@ -424,21 +426,6 @@ fn log_path(dir: &Path) -> PathBuf {
     dir.join(LOG_NAME)
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
-}
-
-fn crc_with_log_id(log_id: u64, bytes: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&log_id.to_le_bytes());
-    h.update(bytes);
-    h.finalize()
-}
-
 struct Pristine {
     dir: TempDir,
     log: Vec<u8>,
@@ -599,35 +586,6 @@ fn assert_no_tail(store: &Store, log: &[u8], ctx: &str) {
     assert_eq!(store.open_report().torn_tail, None, "{ctx}: torn tail");
     assert!(!store.open_report().reinitialised, "{ctx}: reinitialised");
     assert_untouched(store.dir(), log, ctx);
-}
-
-/// Where a torn tail from `offset` ends: the end of the file, or in a
-/// preallocated log whose length is a multiple of the step (the only one
-/// with free space), the end of its last non-zero byte or of the furthest
-/// record after `offset` whose header is intact, whichever is further.
-fn tail_end(log: &[u8], offset: u64) -> usize {
-    if u32_at(log, 12) & FLAG_PREALLOCATED == 0 || log.len() as u64 % PREALLOCATION_STEP != 0 {
-        return log.len();
-    }
-    let from = offset as usize;
-    let nonzero = from
-        + log[from..]
-            .iter()
-            .rposition(|&b| b != 0)
-            .map_or(0, |i| i + 1);
-    let log_id = u64_at(log, 16);
-    let intact_end = (from..nonzero)
-        .filter(|&q| q + RECORD_HEADER_LEN as usize <= log.len())
-        .filter(|&q| {
-            let h = &log[q..q + RECORD_HEADER_LEN as usize];
-            (1..=6).contains(&h[0])
-                && h[1..4] == [0, 0, 0]
-                && u32_at(h, 28) == crc_with_log_id(log_id, &h[..28])
-        })
-        .map(|q| (q + RECORD_HEADER_LEN as usize + u32_at(log, q + 4) as usize).min(log.len()))
-        .max()
-        .unwrap_or(0);
-    nonzero.max(intact_end)
 }
 
 /// `log` followed by zeros up to the next multiple of the preallocation

@@ -5,8 +5,9 @@
 //!
 //! The file system of most cases cannot allocate ahead
 //! (`FaultVfs::without_allocation`), so a log's file ends where its records
-//! do and every length is exact; the cases at the end run with allocation,
-//! where the file grows a step ahead of its records.
+//! do and every length is exact. The failed writes and failed rollbacks run
+//! both without and with allocation, and the cases at the end with it: the
+//! file then grows a step ahead of its records.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,7 +19,7 @@ use walstore::format::RECORD_HEADER_LEN;
 use walstore::vfs::{FaultKind, FaultVfs, Op, Vfs};
 use walstore::{Durability, ErrorKind, Options, Store, TornTail};
 mod common;
-use common::{payload, tmp};
+use common::{payload, tail_end, tmp};
 
 const LOG_NAME: &str = "wal-0000000000000001.log";
 const HDR: u64 = RECORD_HEADER_LEN as u64;
@@ -338,20 +339,30 @@ fn disk_full_for_a_while_then_space_returns() {
     account("disk_full_for_a_while_then_space_returns", &vfs);
 }
 
-/// The write fails and so does the truncate that would roll it back.
-fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
+/// The write fails and so does the truncate that would roll it back. With
+/// `allocate`, the file system allocates ahead: the file stays a step long,
+/// and the half written lies before zeros. A reopen cuts what `tail_end`
+/// says (the whole record of an intact header, zeros included), never the
+/// free space after it; with nothing written, the zeros are free space.
+fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp, allocate: bool) -> u64 {
     let dir = tmp();
     let log = log_path(dir.path());
-    let vfs = FaultVfs::new().without_allocation();
+    let vfs = if allocate {
+        FaultVfs::new()
+    } else {
+        FaultVfs::new().without_allocation()
+    };
     let o = opts(d);
     let s = Store::open_with_vfs(vfs.clone(), dir.path(), &o).unwrap();
     let m = seed(&s);
-    let before = file_len(&log);
-    let original = fs::read(&log).unwrap();
+    let before = s.log_position();
+    let open_len = |end: u64| if allocate { STEP } else { end };
+    assert_eq!(file_len(&log), open_len(before));
+    let original = fs::read(&log).unwrap()[..before as usize].to_vec();
     vfs.fail_nth(Op::Write, 1, fault);
     vfs.fail_nth(Op::SetLen, 1, EIO);
     let err = run_op(&s, op, None).unwrap_err();
-    let ctx = format!("{d:?} {fault:?} {op:?}: {err}");
+    let ctx = format!("{d:?} {fault:?} {op:?} allocate {allocate}: {err}");
     assert_eq!(vfs.injected(), 2, "{ctx}");
     assert_eq!(err.kind(), ErrorKind::Poisoned, "{ctx}");
     let msg = err.to_string();
@@ -364,8 +375,15 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
         FaultKind::ShortWrite(_) => op_bytes(op) / 2,
         FaultKind::Errno(_) => 0,
     };
-    assert_eq!(file_len(&log), before + half, "{ctx}");
-    assert_eq!(&fs::read(&log).unwrap()[..before as usize], &original[..]);
+    let left = |ctx: &str| {
+        let now = fs::read(&log).unwrap();
+        assert_eq!(now.len() as u64, open_len(before + half), "{ctx}");
+        assert_eq!(&now[..before as usize], &original[..], "{ctx}");
+        let after = &now[(before + half) as usize..];
+        assert!(after.iter().all(|&b| b == 0), "{ctx}: zeros after");
+        now
+    };
+    left(&ctx);
 
     // Every later write and sync is refused; the file does not change.
     let writes = vfs.count(Op::Write);
@@ -379,11 +397,11 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
         assert!(e.to_string().contains("close and reopen"), "{e}");
     }
     assert_eq!(vfs.count(Op::Write), writes);
-    assert_eq!(file_len(&log), before + half);
     // Reads keep working and show the acknowledged state only.
     check_model(&s, &m, &[6, 100, 101, 500, 501, 502]);
     let e = s.close().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Poisoned, "{ctx}");
+    let crashed = left(&format!("{ctx}, closed"));
 
     // Reopen: a half-written record is a torn tail, saved and cut.
     let s = Store::open(dir.path(), &o).unwrap();
@@ -391,24 +409,30 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
     if half == 0 {
         assert_eq!(report.torn_tail, None, "{ctx}");
         assert!(cut_files(dir.path()).is_empty());
+        // The zeros of an allocated file are free space, and stay.
+        assert_eq!(file_len(&log), open_len(before), "{ctx}");
     } else {
+        // (Zeros that end the half written read as free space: the tail
+        // may end before it does.)
+        let end = tail_end(&crashed, before) as u64;
+        assert!(end > before, "{ctx}");
         let tail = report.torn_tail.clone().expect("a torn tail");
         let saved = tail.saved_to.clone().expect("saved");
         assert_eq!(
             tail,
             TornTail {
                 offset: before,
-                bytes: half,
+                bytes: end - before,
                 saved_to: Some(saved.clone()),
             },
             "{ctx}"
         );
         assert_eq!(cut_files(dir.path()).len(), 1);
         let side = fs::read(&saved).unwrap();
-        assert_eq!(side.len() as u64, half);
+        assert_eq!(side[..], crashed[before as usize..end as usize], "{ctx}");
+        assert_eq!(file_len(&log), before, "{ctx}: cut, with the space ahead");
     }
-    assert_eq!(file_len(&log), before, "{ctx}");
-    assert_eq!(fs::read(&log).unwrap(), original);
+    assert_eq!(fs::read(&log).unwrap()[..before as usize], original[..]);
     assert_eq!(s.log_position(), before);
     check_model(&s, &m, &[6, 100, 101, 500, 501, 502]);
     // The recovered store takes writes again.
@@ -424,12 +448,14 @@ fn rollback_failure_case(d: Durability, fault: FaultKind, op: WriteOp) -> u64 {
 
 fn rollback_failure_all(name: &str, d: Durability) {
     let mut n = 0;
-    for fault in [EIO, SHORT_EIO, SHORT_ENOSPC] {
-        for op in ALL_OPS {
-            n += rollback_failure_case(d, fault, op);
+    for allocate in [false, true] {
+        for fault in [EIO, SHORT_EIO, SHORT_ENOSPC] {
+            for op in ALL_OPS {
+                n += rollback_failure_case(d, fault, op, allocate);
+            }
         }
     }
-    assert_eq!(n, 18);
+    assert_eq!(n, 36);
     report_injected(name, n);
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use tempfile::TempDir;
+use walstore::format::{FLAG_PREALLOCATED, PREALLOCATION_STEP, RECORD_HEADER_LEN};
 
 /// A temporary directory, in memory (/dev/shm) where there is one: fsync
 /// costs nothing there, so the tests measure walstore, not the disk.
@@ -39,4 +40,49 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         assert!(std::time::Instant::now() < deadline, "stalled: {what}");
         std::thread::sleep(std::time::Duration::from_micros(100));
     }
+}
+
+pub fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+pub fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// A record's CRC: over the log identity (little-endian), then `bytes`.
+pub fn crc_with_log_id(log_id: u64, bytes: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&log_id.to_le_bytes());
+    h.update(bytes);
+    h.finalize()
+}
+
+/// Where a torn tail from `offset` ends: the end of the file, or in a
+/// preallocated log whose length is a multiple of the step (the only one
+/// with free space), the end of its last non-zero byte or of the furthest
+/// record after `offset` whose header is intact, whichever is further.
+pub fn tail_end(log: &[u8], offset: u64) -> usize {
+    if u32_at(log, 12) & FLAG_PREALLOCATED == 0 || log.len() as u64 % PREALLOCATION_STEP != 0 {
+        return log.len();
+    }
+    let from = offset as usize;
+    let nonzero = from
+        + log[from..]
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i + 1);
+    let log_id = u64_at(log, 16);
+    let intact_end = (from..nonzero)
+        .filter(|&q| q + RECORD_HEADER_LEN <= log.len())
+        .filter(|&q| {
+            let h = &log[q..q + RECORD_HEADER_LEN];
+            (1..=6).contains(&h[0])
+                && h[1..4] == [0, 0, 0]
+                && u32_at(h, 28) == crc_with_log_id(log_id, &h[..28])
+        })
+        .map(|q| (q + RECORD_HEADER_LEN + u32_at(log, q + 4) as usize).min(log.len()))
+        .max()
+        .unwrap_or(0);
+    nonzero.max(intact_end)
 }
