@@ -124,8 +124,9 @@ pub(crate) struct Loaded {
 const CHUNK_ENTRIES: usize = 1 << 16;
 
 /// Snapshots of at least this many entries load on two threads: below it,
-/// starting a thread costs more than it saves.
-const PARALLEL_ENTRIES: usize = 1 << 16;
+/// starting a thread costs more than it saves. Fuzz builds lower it, so
+/// that the fuzz targets' small snapshots take that path too.
+const PARALLEL_ENTRIES: usize = if cfg!(fuzzing) { 2 } else { 1 << 16 };
 
 /// What `load` checks, with the entries going straight into an index sized
 /// for them: the file is read in chunks, and neither the whole file nor a
