@@ -30,8 +30,9 @@ pub const FLAG_FOLDED: u32 = 1;
 /// Header flag: the log's file may be longer than its records, the rest
 /// being zeros that `fallocate` added ahead of appends. Replay treats zeros
 /// from a record boundary to the end of a file whose length is a multiple
-/// of `PREALLOCATION_STEP` as free space, not as a torn tail. Walstore 0.2.0 and older refuse a log with it set (they would
-/// cut the free space as a torn tail, and `ABSOLUTE` would refuse to open).
+/// of `PREALLOCATION_STEP` as free space, not as a torn tail. Walstore
+/// 0.2.0 and older refuse a log with it set (they would cut the free space
+/// as a torn tail, and `ABSOLUTE` would refuse to open).
 pub const FLAG_PREALLOCATED: u32 = 2;
 const KNOWN_FLAGS: u32 = FLAG_FOLDED | FLAG_PREALLOCATED;
 /// A preallocated log's file grows ahead of its records to a multiple of

@@ -141,10 +141,11 @@ pub(super) struct Replayer<'a, F> {
     /// the header has the PREALLOCATED flag and the file's length is a
     /// multiple of `PREALLOCATION_STEP`, as walstore's allocation leaves it.
     pub(super) preallocated: bool,
-    /// In such a log, the end of the last non-zero byte, once damage asked
-    /// for it: no record header starts at or after it (a type is never 0),
-    /// so the scans past damage stop there.
-    data_end: Option<u64>,
+    /// In such a log, what the search for the end of the last non-zero
+    /// byte found once damage asked for it: (where it began, the end). No
+    /// record header starts at or after that end (a type is never 0), so
+    /// the scans past damage stop there.
+    data_end: Option<(u64, u64)>,
 }
 
 impl<'a, F: VfsFile> Replayer<'a, F> {
@@ -177,15 +178,19 @@ impl<'a, F: VfsFile> Replayer<'a, F> {
         if !self.preallocated {
             return Ok(self.w.file_len);
         }
-        if let Some(end) = self.data_end.filter(|&e| e >= from) {
-            return Ok(end);
+        match self.data_end {
+            // It found a non-zero byte: the file's last, whatever `from`.
+            Some((began, end)) if end > began => return Ok(end.max(from)),
+            // None at or after where it began, so none after `from` either.
+            Some((began, _)) if from >= began => return Ok(from),
+            _ => {}
         }
         let path = self.path;
         let end = self
             .w
             .data_end(from)
             .map_err(|e| Error::io("read", path, Some(from), e))?;
-        self.data_end = Some(end);
+        self.data_end = Some((from, end));
         Ok(end)
     }
 
@@ -625,4 +630,59 @@ pub fn replay<F: VfsFile>(
         torn_tail: true,
         tail_end,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::{OpenMode, StdVfs, Vfs};
+
+    /// The end of the last non-zero byte, asked for from several places in
+    /// any order, is what a fresh search from each would find: a search
+    /// that found nothing after a later place says nothing of an earlier
+    /// one.
+    #[test]
+    fn scan_end_is_the_same_from_any_place_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut bytes = vec![0u8; PREALLOCATION_STEP as usize];
+        bytes[100] = 7;
+        bytes[5000] = 9;
+        std::fs::write(&path, &bytes).unwrap();
+        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+        let header = FileHeader {
+            log_id: 1,
+            generation: 1,
+            base_seq: 0,
+            folded_seq: 0,
+            preallocated: true,
+        };
+        let fresh = |from: u64| {
+            let mut r = Replayer::new(&file, &path, PREALLOCATION_STEP, &header);
+            r.scan_end(from).unwrap()
+        };
+        assert_eq!(fresh(0), 5001);
+        assert_eq!(fresh(6000), 6000);
+        let places = [6000, 0, 200, 5001, 7000, 5000, 100, 9000];
+        for first in places {
+            let mut r = Replayer::new(&file, &path, PREALLOCATION_STEP, &header);
+            r.scan_end(first).unwrap();
+            for from in places {
+                assert_eq!(
+                    r.scan_end(from).unwrap(),
+                    fresh(from),
+                    "{first}, then {from}"
+                );
+            }
+        }
+        // The bytes past 5000 cleared: a search from 6000 finds nothing,
+        // which must not answer one from 200.
+        bytes[5000] = 0;
+        std::fs::write(&path, &bytes).unwrap();
+        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+        let mut r = Replayer::new(&file, &path, PREALLOCATION_STEP, &header);
+        assert_eq!(r.scan_end(6000).unwrap(), 6000);
+        assert_eq!(r.scan_end(200).unwrap(), 200);
+        assert_eq!(r.scan_end(50).unwrap(), 101);
+    }
 }

@@ -70,9 +70,9 @@ impl<'a, F: VfsFile> Window<'a, F> {
 }
 
 /// Where the last non-zero byte of `bytes` is. Whole 64-byte blocks are
-/// checked by OR-ing their bytes, which the compiler vectorises; a search
-/// a byte at a time ran at about a byte per cycle over a mebibyte of free
-/// space at every open of a log a crash left preallocated.
+/// checked by OR-ing their bytes, a loop without an early exit that the
+/// compiler can vectorise, where a search a byte at a time cannot: an open
+/// of a log a crash left preallocated reads up to a mebibyte of zeros.
 fn last_non_zero(bytes: &[u8]) -> Option<usize> {
     const BLOCK: usize = 64;
     let whole = bytes.len() / BLOCK * BLOCK;

@@ -285,9 +285,10 @@ impl<F: VfsFile> Body<'_, F> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let mut id = [0u8; 8];
+            let at = (SNAPSHOT_HEADER_LEN + mid * ENTRY_LEN) as u64;
             self.file
-                .read_exact_at(&mut id, (SNAPSHOT_HEADER_LEN + mid * ENTRY_LEN) as u64)
-                .map_err(|e| format!("read: {e}"))?;
+                .read_exact_at(&mut id, at)
+                .map_err(|e| format!("read at offset {at}: {e}"))?;
             if shard_of(u64::from_le_bytes(id)) >= shard {
                 hi = mid;
             } else {
@@ -314,7 +315,7 @@ impl<F: VfsFile> Body<'_, F> {
             let n = left.min(CHUNK_ENTRIES);
             let chunk = &mut buf[..n * ENTRY_LEN];
             if let Err(e) = self.file.read_exact_at(chunk, at) {
-                return Ok(Err(format!("read: {e}")));
+                return Ok(Err(format!("read at offset {at}: {e}")));
             }
             crc.update(chunk);
             for c in chunk.chunks_exact(ENTRY_LEN) {
@@ -548,6 +549,42 @@ mod tests {
             }
             std::fs::remove_file(&path).unwrap();
         }
+    }
+
+    /// A read that fails while the entries load rejects the snapshot with
+    /// a message that names the offset read: a chunk's read, or the first
+    /// read of the search for the second thread's range (made before any
+    /// thread starts).
+    #[test]
+    fn a_failed_read_of_the_entries_names_its_offset() {
+        use crate::vfs::{FaultKind, FaultVfs, Op};
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = FaultVfs::new();
+        let small = write(&vfs, dir.path(), &snap(3, 3)).unwrap();
+        // The first read is the header's, the second the entries'.
+        vfs.fail_nth(Op::Read, 2, FaultKind::Errno(libc::EIO));
+        let why = load_index(&vfs, &small, LOG, 3, 64, 1 << 41).err().unwrap();
+        assert!(why.starts_with("read at offset 64: "), "{why}");
+        std::fs::remove_file(&small).unwrap();
+
+        let mut s = snap(3, 2 * CHUNK_ENTRIES as u64);
+        crate::index::sort_for_fill(&mut s.entries);
+        let path = write(&vfs, dir.path(), &s).unwrap();
+        let file = vfs.open(&path, OpenMode::ReadOnly).unwrap();
+        let body = Body {
+            file: &file,
+            count: s.entries.len(),
+            odd_gen: true,
+            valid: 64..1 << 40,
+        };
+        let mut index = Index::with_capacity(s.entries.len());
+        vfs.fail_nth(Op::Read, 1, FaultKind::Errno(libc::EIO));
+        let why = match body.fill(&mut index, 2, &mut identity_hasher(LOG)) {
+            Ok(Err(why)) => why,
+            _ => panic!("the failed read of the search is not reported"),
+        };
+        let mid = 64 + CHUNK_ENTRIES * ENTRY_LEN;
+        assert!(why.starts_with(&format!("read at offset {mid}: ")), "{why}");
     }
 
     #[test]
