@@ -8,8 +8,12 @@
 //! Their starting sizes are spread over one growth step instead, so that
 //! their growths take turns and the index stays near the average, about 27.
 
+mod pages;
+mod shard;
 mod table;
 
+use pages::page_of;
+use shard::{merge_in_hash_order, Shard};
 pub use table::Entry;
 use table::{capacity_for, mix, Run, Table, GROW_DEN, GROW_NUM};
 
@@ -33,7 +37,7 @@ const LOG_BYTES_PER_ID_GUESS: u64 = 256;
 const MAX_ID_GUESS: u64 = 1 << 20;
 
 pub struct Index {
-    shards: Box<[RwLock<Table>]>,
+    shards: Box<[RwLock<Shard>]>,
 }
 
 impl Default for Index {
@@ -65,12 +69,21 @@ fn estimate_slots(n: usize) -> f64 {
     (capacity_for(n / SHARDS) as f64 / phase(SHARDS - 1)).max(FIRST_SLOTS)
 }
 
+/// The slots shard `i` of a new index gets.
+fn first_slots(i: usize) -> usize {
+    staggered_slots(FIRST_SLOTS, i)
+}
+
+/// Shard `i` of a staggered index gets `slots * phase(i)` slots.
+fn staggered_slots(slots: f64, i: usize) -> usize {
+    (slots * phase(i)).round() as usize
+}
+
 impl Index {
-    /// Shard `i` gets `slots * phase(i)` slots.
     fn staggered(slots: f64) -> Index {
         Index {
             shards: (0..SHARDS)
-                .map(|i| RwLock::new(Table::with_slots((slots * phase(i)).round() as usize)))
+                .map(|i| RwLock::new(Shard::with_slots(staggered_slots(slots, i))))
                 .collect(),
         }
     }
@@ -88,7 +101,7 @@ impl Index {
         let cap = presized_slots(n);
         Index {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(Table::with_slots(cap)))
+                .map(|_| RwLock::new(Shard::with_slots(cap)))
                 .collect(),
         }
     }
@@ -111,37 +124,46 @@ impl Index {
     }
 
     #[inline]
-    fn shard(&self, hash: u64) -> &RwLock<Table> {
-        // The table places ids by the high bits of the hash; the shard takes
-        // the low ones so the two stay independent.
-        &self.shards[hash as usize & (SHARDS - 1)]
+    fn shard(&self, id: u64) -> &RwLock<Shard> {
+        &self.shards[shard_of(id)]
     }
 
     pub fn get(&self, id: u64) -> Option<Entry> {
-        let h = mix(id);
-        self.shard(h).read().get(h, id)
+        self.shard(id).read().get(mix(id), id)
     }
 
     /// Starts loading `id`'s slot into the cache. A writer calls it before
     /// encoding a record, so that the index's cache miss (the table is
     /// tens of MB at a million ids) overlaps the encoding.
     pub fn prefetch(&self, id: u64) {
-        let h = mix(id);
-        self.shard(h).read().prefetch(h);
+        self.shard(id).read().prefetch(mix(id), id);
     }
 
     pub fn insert(&self, id: u64, e: Entry) -> Option<Entry> {
-        let h = mix(id);
-        self.shard(h).write().insert(h, id, e)
+        self.shard(id).write().insert(mix(id), id, e)
     }
 
     pub fn remove(&self, id: u64) -> Option<Entry> {
-        let h = mix(id);
-        self.shard(h).write().remove(h, id)
+        self.shard(id).write().remove(mix(id), id)
     }
 
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// The ids in the shards' tables (and not in their pages).
+    #[cfg(test)]
+    pub fn table_len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().table().len()).sum()
+    }
+
+    /// The ids held in pages, and the pages.
+    #[cfg(test)]
+    pub fn paged(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(ids, pages), s| {
+            let (i, p) = s.read().paged();
+            (ids + i, pages + p)
+        })
     }
 
     /// The sum of the payload lengths of every entry, without copying the
@@ -179,11 +201,19 @@ impl Index {
         let mut all = Vec::with_capacity(self.len() + self.len() / 8);
         // Each shard is copied as it is (a memory copy, the only work done
         // under its lock) into one buffer whose pages are touched first.
-        let largest = self.shards.iter().map(|s| s.read().slots()).max();
+        let largest = self.shards.iter().map(|s| s.read().table().slots()).max();
         let mut copy = Table::with_touched_room(largest.unwrap_or(0));
+        let before = |e: &Entry| e.offset < position;
         for s in self.shards.iter() {
-            copy.copy_from(&s.read());
-            copy.extend_in_hash_order(&mut all, |e| e.offset < position);
+            // A shard's pages are copied out entry by entry.
+            let paged = {
+                let s = s.read();
+                copy.copy_from(s.table());
+                s.paged_entries(before)
+            };
+            let start = all.len();
+            copy.extend_in_hash_order(&mut all, before);
+            merge_in_hash_order(&mut all, start, paged);
         }
         all
     }
@@ -194,7 +224,7 @@ impl Index {
     /// only, and not for the list of entries made from it afterwards.
     pub fn freeze(&self) -> Frozen {
         Frozen {
-            tables: self.shards.iter().map(|s| s.read().clone()).collect(),
+            shards: self.shards.iter().map(|s| s.read().clone()).collect(),
         }
     }
 
@@ -203,7 +233,7 @@ impl Index {
     /// once. A batch of writes is published this way, so no reader sees
     /// half of it.
     pub fn atomically<R>(&self, f: impl FnOnce(&mut Locked<'_>) -> R) -> R {
-        let mut guards: Vec<RwLockWriteGuard<'_, Table>> =
+        let mut guards: Vec<RwLockWriteGuard<'_, Shard>> =
             self.shards.iter().map(|s| s.write()).collect();
         let mut locked = Locked {
             shards: guards.iter_mut().map(|g| &mut **g).collect(),
@@ -260,18 +290,18 @@ impl Index {
 
 /// A copy of the index ([`Index::freeze`]), read without locks.
 pub struct Frozen {
-    tables: Vec<Table>,
+    shards: Vec<Shard>,
 }
 
 impl Frozen {
     fn len(&self) -> usize {
-        self.tables.iter().map(Table::len).sum()
+        self.shards.iter().map(Shard::len).sum()
     }
 
     /// Every (id, entry), in no particular order.
     pub fn entries(&self) -> Vec<(u64, Entry)> {
         let mut all = Vec::with_capacity(self.len());
-        for t in &self.tables {
+        for t in &self.shards {
             all.extend(t.iter());
         }
         all
@@ -281,7 +311,7 @@ impl Frozen {
     /// snapshot.
     pub fn entries_in_fill_order(&self) -> Vec<(u64, Entry)> {
         let mut all = Vec::with_capacity(self.len());
-        for t in &self.tables {
+        for t in &self.shards {
             t.extend_in_hash_order(&mut all, |_| true);
         }
         all
@@ -291,10 +321,8 @@ impl Frozen {
 /// The sort key of fill order: by shard, then by hash within a shard, the
 /// order in which `Filler` fills an empty index fastest. Snapshots are
 /// written in it ([`Index::entries_before`], [`Frozen::entries_in_fill_order`]).
-fn fill_key(id: u64) -> u64 {
-    // The shard is the hash's low bits: rotated to the top, they sort
-    // first, and the rest of the hash keeps its order below them.
-    mix(id).rotate_right(SHARD_BITS)
+fn fill_key(id: u64) -> (usize, u64) {
+    (shard_of(id), mix(id))
 }
 
 /// Sorts entries into fill order.
@@ -304,9 +332,12 @@ pub fn sort_for_fill(entries: &mut [(u64, Entry)]) {
 }
 
 /// The shard that holds `id`: in fill order, the ids of each shard come
-/// together, shard after shard.
+/// together, shard after shard. Chosen by page, so that a page of ids lies
+/// in one shard; by the hash's low bits, while the table places ids by its
+/// high ones.
+#[inline]
 pub fn shard_of(id: u64) -> usize {
-    mix(id) as usize & (SHARDS - 1)
+    mix(page_of(id)) as usize & (SHARDS - 1)
 }
 
 /// Whether entries are in fill order.
@@ -320,7 +351,7 @@ pub fn in_fill_order(entries: &[(u64, Entry)]) -> bool {
 pub struct Filler<'a> {
     /// The first shard it fills; `shards` are that one and the ones after.
     first: usize,
-    shards: Vec<&'a mut Table>,
+    shards: Vec<&'a mut Shard>,
     runs: Vec<Run>,
 }
 
@@ -335,10 +366,9 @@ impl Filler<'_> {
     /// `Some` of the entry it replaced; `None` (nothing done) otherwise.
     #[inline]
     pub fn insert_if_mine(&mut self, id: u64, e: Entry) -> Option<Option<Entry>> {
-        let h = mix(id);
-        let i = (h as usize & (SHARDS - 1)).wrapping_sub(self.first);
+        let i = shard_of(id).wrapping_sub(self.first);
         let t = self.shards.get_mut(i)?;
-        Some(t.insert_in_order(&mut self.runs[i], h, id, e))
+        Some(t.insert_in_order(&mut self.runs[i], mix(id), id, e))
     }
 
     /// Maps in the slots of this filler's shards (see
@@ -360,17 +390,16 @@ impl Filler<'_> {
 /// every shard's write lock ([`Index::atomically`]), or through an
 /// exclusive borrow ([`Index::exclusive`]).
 pub struct Locked<'a> {
-    shards: Vec<&'a mut Table>,
+    shards: Vec<&'a mut Shard>,
 }
 
 impl Locked<'_> {
-    fn shard(&mut self, hash: u64) -> &mut Table {
-        self.shards[hash as usize & (SHARDS - 1)]
+    fn shard(&mut self, id: u64) -> &mut Shard {
+        self.shards[shard_of(id)]
     }
 
     pub fn insert(&mut self, id: u64, e: Entry) -> Option<Entry> {
-        let h = mix(id);
-        self.shard(h).insert(h, id, e)
+        self.shard(id).insert(mix(id), id, e)
     }
 
     /// Grows every shard smaller than `Index::with_capacity` makes it for
@@ -392,15 +421,26 @@ impl Locked<'_> {
         self.shards.iter().map(|t| t.len()).sum()
     }
 
+    /// The ids in every shard's table (and not in its pages).
+    pub fn table_len(&self) -> usize {
+        self.shards.iter().map(|t| t.table().len()).sum()
+    }
+
+    /// Shrinks every table that holds no id to the size a new index's
+    /// has (see `Shard::shrink_if_empty`).
+    pub fn release_empty_tables(&mut self) {
+        for (i, t) in self.shards.iter_mut().enumerate() {
+            t.shrink_if_empty(first_slots(i));
+        }
+    }
+
     /// [`Index::prefetch`], for a replay that looks ahead.
     pub fn prefetch(&self, id: u64) {
-        let h = mix(id);
-        self.shards[h as usize & (SHARDS - 1)].prefetch(h);
+        self.shards[shard_of(id)].prefetch(mix(id), id);
     }
 
     pub fn remove(&mut self, id: u64) -> Option<Entry> {
-        let h = mix(id);
-        self.shard(h).remove(h, id)
+        self.shard(id).remove(mix(id), id)
     }
 
     /// Removes every id in `lo..=hi`, passing each removed entry to
@@ -429,6 +469,14 @@ impl Locked<'_> {
             }
         }
     }
+}
+
+/// The `i`th of ids that never open a page (each the last of its page),
+/// for tests of the tables: `shard_of(lone(i))` is the shard `mix(i)`
+/// chooses.
+#[cfg(test)]
+pub fn lone(i: u64) -> u64 {
+    (i << pages::PAGE_BITS) | (pages::PAGE_IDS as u64 - 1)
 }
 
 #[cfg(test)]
@@ -520,7 +568,7 @@ mod tests {
         let idx = Index::default();
         let (mut lo, mut hi) = (f64::MAX, 0f64);
         for id in 0..1_000_000u64 {
-            idx.insert(id, e(id));
+            idx.insert(lone(id), e(id));
             if id >= 10_000 && id % 1000 == 0 {
                 let b = idx.memory_bytes() as f64 / (id + 1) as f64;
                 lo = lo.min(b);
@@ -538,7 +586,7 @@ mod tests {
             let idx = Index::with_capacity(n);
             let before = idx.memory_bytes();
             for id in 0..n as u64 {
-                idx.insert(id.wrapping_mul(0x9e37_79b9_7f4a_7c15), e(id));
+                idx.insert(lone(id), e(id));
             }
             assert_eq!(idx.memory_bytes(), before, "n {n}");
             assert_eq!(idx.len(), n);
@@ -547,14 +595,14 @@ mod tests {
         let idx = Index::with_capacity(1_000_000);
         assert_eq!(idx.memory_bytes(), 16 * 79_390 * 20);
         for id in 0..1_000_000u64 {
-            idx.insert(id, e(id));
+            idx.insert(lone(id), e(id));
         }
         assert_eq!(idx.memory_bytes(), 25_404_800);
         // Past that, every shard grows by 7/5 at about the same moment: at
         // most 32 bytes per id right after.
         let mut id = 1_000_000u64;
         while idx.memory_bytes() < 16 * 79_390 * 20 * 7 / 5 {
-            idx.insert(id, e(id));
+            idx.insert(lone(id), e(id));
             id += 1;
         }
         assert_eq!(idx.memory_bytes(), 16 * 111_146 * 20);
@@ -569,14 +617,14 @@ mod tests {
         let mut idx = Index::for_log_len(1 << 20);
         let mut fill = idx.exclusive();
         for id in 0..30_000u64 {
-            fill.insert(id, e(id));
+            fill.insert(lone(id), e(id));
         }
         fill.reserve_guess(200_000);
         drop(fill);
         let presized = Index::with_capacity(200_000).memory_bytes();
         assert_eq!(idx.memory_bytes(), presized);
         assert_eq!(idx.len(), 30_000);
-        assert_eq!(idx.get(29_999), Some(e(29_999)));
+        assert_eq!(idx.get(lone(29_999)), Some(e(29_999)));
         idx.exclusive().reserve_guess(1000);
         assert_eq!(idx.memory_bytes(), presized, "never shrinks");
         idx.exclusive().reserve_guess(u64::MAX);

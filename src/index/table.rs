@@ -18,7 +18,7 @@ use crate::vfs::sys;
 const OCCUPIED: u64 = 1 << 63;
 const DAMAGED: u64 = 1 << 62;
 const ODD_GENERATION: u64 = 1 << 61;
-const OFFSET_MASK: u64 = ODD_GENERATION - 1;
+pub(crate) const OFFSET_MASK: u64 = ODD_GENERATION - 1;
 
 /// At most `MAX_LOAD_NUM / MAX_LOAD_DEN` of the slots are occupied.
 const MAX_LOAD_NUM: usize = 7;
@@ -54,13 +54,37 @@ type Slot = [u32; 5];
 
 const EMPTY: Slot = [0; 5];
 
+/// An entry's location word: its offset with the flags, and the occupied
+/// bit set. The index's pages store it too.
 #[inline]
-fn new_slot(id: u64, e: Entry) -> Slot {
+pub(crate) fn pack_loc(e: Entry) -> u64 {
     debug_assert!(e.offset <= OFFSET_MASK);
-    let loc = OCCUPIED
+    OCCUPIED
         | (e.offset & OFFSET_MASK)
         | if e.damaged { DAMAGED } else { 0 }
-        | if e.odd_gen { ODD_GENERATION } else { 0 };
+        | if e.odd_gen { ODD_GENERATION } else { 0 }
+}
+
+/// The entry a location word and a payload length make, if the word is
+/// occupied.
+#[inline]
+pub(crate) fn unpack_loc(loc: u64, len: u32) -> Option<Entry> {
+    (loc & OCCUPIED != 0).then(|| entry_of(loc, len))
+}
+
+#[inline]
+fn entry_of(loc: u64, len: u32) -> Entry {
+    Entry {
+        offset: loc & OFFSET_MASK,
+        len,
+        damaged: loc & DAMAGED != 0,
+        odd_gen: loc & ODD_GENERATION != 0,
+    }
+}
+
+#[inline]
+fn new_slot(id: u64, e: Entry) -> Slot {
+    let loc = pack_loc(e);
     [
         id as u32,
         (id >> 32) as u32,
@@ -92,13 +116,7 @@ impl SlotFields for Slot {
     }
     #[inline]
     fn entry(&self) -> Entry {
-        let loc = self.loc();
-        Entry {
-            offset: loc & OFFSET_MASK,
-            len: self[4],
-            damaged: loc & DAMAGED != 0,
-            odd_gen: loc & ODD_GENERATION != 0,
-        }
+        entry_of(self.loc(), self[4])
     }
 }
 
@@ -497,19 +515,23 @@ impl Table {
     }
 }
 
+/// An entry for tests, its flags set by its offset.
+#[cfg(test)]
+pub(crate) fn sample_entry(offset: u64, len: u32) -> Entry {
+    Entry {
+        offset,
+        len,
+        damaged: offset % 5 == 0,
+        odd_gen: offset % 3 == 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn e(offset: u64, len: u32) -> Entry {
-        Entry {
-            offset,
-            len,
-            damaged: offset % 5 == 0,
-            odd_gen: offset % 3 == 0,
-        }
-    }
+    use super::sample_entry as e;
 
     fn ins(t: &mut Table, id: u64, v: Entry) -> Option<Entry> {
         t.insert(mix(id), id, v)

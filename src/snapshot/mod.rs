@@ -458,7 +458,7 @@ mod tests {
         // In fill order, only ids past the end of a shard's slots (whose
         // probe wraps to its start) take an ordinary insert; in the order
         // of `snap`, nearly every id does.
-        for (written, out_of_order) in [(&sorted, 14), (&s, 199_974)] {
+        for (written, out_of_order) in [(&sorted, 22), (&s, 199_970)] {
             let path = write(&StdVfs, dir.path(), written).unwrap();
             let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
             assert_eq!((l.out_of_order, l.payload_bytes), (out_of_order, payload));

@@ -123,7 +123,11 @@ fn fill_index(
     let mut fill = index.exclusive();
     let mut ahead = Lookahead::new(&mut fill, generation, live, resize);
     feed(&mut |op| ahead.push(op));
-    ahead.finish()
+    let live = ahead.finish();
+    // The log's length guessed the table's size; ids that came in runs
+    // went to pages instead.
+    fill.release_empty_tables();
+    live
 }
 
 /// How many replayed operations lie between the prefetch of an id's slot
@@ -194,7 +198,7 @@ impl<'i, 'a> Lookahead<'i, 'a> {
                     let r = self.resize.take().expect("checked above");
                     self.apply_all();
                     self.index
-                        .reserve_guess(r.projected(self.index.len(), offset));
+                        .reserve_guess(r.projected(self.index.table_len(), offset));
                 }
                 self.index.prefetch(id)
             }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::error::ErrorKind;
+use crate::index::lone;
 use crate::vfs::{FaultVfs, Op};
 
 fn dir() -> tempfile::TempDir {
@@ -274,10 +275,11 @@ fn reopened_after_200_000_stores(id_of: fn(u64) -> u64) -> (tempfile::TempDir, S
 }
 
 /// A log of overwrites holds few ids however long it is: its replay keeps
-/// the index the log's length guessed (it projects 100 ids).
+/// the index the log's length guessed (it projects 100 ids). (Ids that
+/// open no page, so that they go to the tables.)
 #[test]
 fn a_full_replay_of_overwrites_keeps_the_guessed_index() {
-    let (t, s) = reopened_after_200_000_stores(|i| i % 100);
+    let (t, s) = reopened_after_200_000_stores(|i| lone(i % 100));
     let len = std::fs::metadata(log_of(&t)).unwrap().len();
     assert_eq!(
         s.index_memory_bytes(),
@@ -289,10 +291,11 @@ fn a_full_replay_of_overwrites_keeps_the_guessed_index() {
 /// A full replay guesses the index's size from the log's length (256 bytes
 /// per id), then from the ids in its first sixteenth (here the first MiB:
 /// 26,215 records of 40 bytes, all new ids), which project exactly 200,000:
-/// the index ends presized for them, as from a snapshot of 200,000.
+/// the index ends presized for them, as from a snapshot of 200,000. (Ids
+/// that open no page.)
 #[test]
 fn a_full_replay_sizes_the_index_from_the_records_it_reads() {
-    let (t, s) = reopened_after_200_000_stores(|i| i);
+    let (t, s) = reopened_after_200_000_stores(lone);
     assert_eq!(
         std::fs::metadata(log_of(&t)).unwrap().len(),
         64 + 200_000 * 40
@@ -301,7 +304,21 @@ fn a_full_replay_sizes_the_index_from_the_records_it_reads() {
         s.index_memory_bytes(),
         crate::index::Index::with_capacity(200_000).memory_bytes()
     );
+    assert_eq!(s.retrieve(lone(199_999)).unwrap(), 199_999u64.to_le_bytes());
+}
+
+/// Ascending ids replay into pages: the tables the log's length reserved
+/// shrink back to a new index's, and the index takes 782 pages of 3,072
+/// bytes (12 bytes per id), the pages' maps, and those tables.
+#[test]
+fn a_full_replay_of_ascending_ids_fills_pages_and_shrinks_the_tables() {
+    let (_t, s) = reopened_after_200_000_stores(|i| i);
+    assert_eq!(s.index.table_len(), 0);
+    assert_eq!(s.index.paged(), (200_000, 782));
+    let rest = s.index_memory_bytes() - 782 * 3072 - Index::default().memory_bytes();
+    assert!(rest < 782 * 64, "{rest}");
     assert_eq!(s.retrieve(199_999).unwrap(), 199_999u64.to_le_bytes());
+    assert_eq!(s.retrieve(0).unwrap(), 0u64.to_le_bytes());
 }
 
 fn log_of(t: &tempfile::TempDir) -> std::path::PathBuf {

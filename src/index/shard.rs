@@ -1,0 +1,418 @@
+//! One shard of the index: a hash table that takes any id, and dense pages
+//! for ids that come in runs. An id lives in its page if that page is
+//! open, and in the table otherwise, never in both.
+//!
+//! When a page opens: for an id near the start of its page whose
+//! predecessor the table holds. A run of ascending ids meets that in
+//! every page, even written slightly out of order by concurrent writers;
+//! scattered ids seldom do. And only while the shard's pages stay at least
+//! about half full, so that they never take much more memory than the
+//! table would (12-byte slots at least half full, against 20-byte slots
+//! 5/8 to 7/8 full). A page whose last id is removed is freed. When a new
+//! page would pass that bound, the sparsest pages under half full go back
+//! to the table to make room (a run's new page is worth more than a page
+//! that removals or scattered pairs of ids left sparse); if none is, the
+//! new page's ids go to the table.
+//!
+//! The shards are chosen by page, so a page lies wholly in one shard.
+
+use super::pages::{first_id, Pages, PAGE_IDS};
+use super::table::{mix, Entry, Run, Table};
+
+/// A page opens for an id at most this far from its page's first id (and
+/// not for the first, whose predecessor lies in another page).
+const OPEN_WITHIN: u64 = 8;
+/// Free page slots a shard may hold beyond one per id held in pages: room
+/// for a few pages however empty.
+const SPARE_SLOTS: usize = 4 * PAGE_IDS;
+
+/// Every method that takes `hash` takes `mix(id)`, for the table.
+#[derive(Default, Clone)]
+pub struct Shard {
+    table: Table,
+    pages: Pages,
+    /// The lowest and highest id the table has held since it was last
+    /// empty (removals do not narrow it): a page opened outside them has
+    /// no ids in the table to take over.
+    span: Option<(u64, u64)>,
+}
+
+impl Shard {
+    pub fn with_slots(cap: usize) -> Shard {
+        Shard {
+            table: Table::with_slots(cap),
+            ..Shard::default()
+        }
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len() + self.pages.len()
+    }
+
+    /// Ids held in pages, and pages held.
+    #[cfg(test)]
+    pub fn paged(&self) -> (usize, usize) {
+        (self.pages.len(), self.pages.pages())
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.table.memory_bytes() + self.pages.memory_bytes()
+    }
+
+    #[inline]
+    pub fn get(&self, hash: u64, id: u64) -> Option<Entry> {
+        match self.pages.get(id) {
+            Some(held) => held,
+            None => self.table.get(hash, id),
+        }
+    }
+
+    #[inline]
+    pub fn prefetch(&self, hash: u64, id: u64) {
+        if !self.pages.prefetch(id) {
+            self.table.prefetch(hash);
+        }
+    }
+
+    #[inline]
+    pub fn insert(&mut self, hash: u64, id: u64, e: Entry) -> Option<Entry> {
+        if let Some(old) = self.pages.insert(id, e) {
+            return old;
+        }
+        if self.opens_page_for(id) && self.make_room() {
+            self.open_page(id);
+            return self.pages.insert(id, e).flatten();
+        }
+        self.note(id);
+        self.table.insert(hash, id, e)
+    }
+
+    pub fn remove(&mut self, hash: u64, id: u64) -> Option<Entry> {
+        if let Some(old) = self.pages.remove(id) {
+            return old;
+        }
+        let old = self.table.remove(hash, id);
+        if self.table.len() == 0 {
+            self.span = None;
+        }
+        old
+    }
+
+    /// `Table::insert_in_order`, for filling an index from a snapshot. It
+    /// opens no pages (the entries come in hash order, not in runs).
+    #[inline]
+    pub fn insert_in_order(
+        &mut self,
+        run: &mut Run,
+        hash: u64,
+        id: u64,
+        e: Entry,
+    ) -> Option<Entry> {
+        if let Some(old) = self.pages.insert(id, e) {
+            return old;
+        }
+        self.note(id);
+        self.table.insert_in_order(run, hash, id, e)
+    }
+
+    /// Every (id, entry), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        self.table.iter().chain(self.pages.iter())
+    }
+
+    /// The paged entries that `keep` accepts, in no particular order.
+    pub fn paged_entries(&self, keep: impl Fn(&Entry) -> bool) -> Vec<(u64, Entry)> {
+        self.pages.iter().filter(|(_, e)| keep(e)).collect()
+    }
+
+    /// Appends the entries that `keep` accepts to `out`, in ascending hash
+    /// order (see `Table::extend_in_hash_order`).
+    pub fn extend_in_hash_order(&self, out: &mut Vec<(u64, Entry)>, keep: impl Fn(&Entry) -> bool) {
+        let paged = self.paged_entries(&keep);
+        let start = out.len();
+        self.table.extend_in_hash_order(out, keep);
+        merge_in_hash_order(out, start, paged);
+    }
+
+    /// Shrinks the table to `slots` if it holds no id and has more: a
+    /// replay sized it from the log's length, before it saw the ids go to
+    /// pages.
+    pub fn shrink_if_empty(&mut self, slots: usize) {
+        if self.table.len() == 0 && self.table.slots() > slots {
+            self.table = Table::with_slots(slots);
+            self.span = None;
+        }
+    }
+
+    /// Maps in the table's slots (`Table::populate`).
+    pub fn populate(&mut self) {
+        self.table.populate();
+    }
+
+    /// `Table::reserve_slots`.
+    pub fn reserve_slots(&mut self, cap: usize) {
+        self.table.reserve_slots(cap);
+    }
+
+    /// Whether `id`, whose page is not open, opens it (room permitting).
+    #[inline]
+    fn opens_page_for(&self, id: u64) -> bool {
+        let place = id - first_id(super::pages::page_of(id));
+        place != 0
+            && place <= OPEN_WITHIN
+            && self.table.len() != 0
+            && self.table.get(mix(id - 1), id - 1).is_some()
+    }
+
+    /// Whether one more page keeps the pages within their bound, after
+    /// closing the sparsest ones under half full if need be.
+    #[cold]
+    fn make_room(&mut self) -> bool {
+        loop {
+            let held = self.pages.len();
+            let free = self.pages.pages() * PAGE_IDS - held;
+            if free + PAGE_IDS <= held + SPARE_SLOTS {
+                return true;
+            }
+            match self.pages.sparsest() {
+                Some((page, ids)) if ids < PAGE_IDS / 2 => {
+                    for (id, e) in self.pages.close(page) {
+                        self.note(id);
+                        self.table.insert(mix(id), id, e);
+                    }
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// Opens `id`'s page, moving into it the ids of that page the table
+    /// holds.
+    #[cold]
+    fn open_page(&mut self, id: u64) {
+        self.pages.open(id);
+        let Some((lo, hi)) = self.span else { return };
+        let first = first_id(super::pages::page_of(id));
+        let last = first + (PAGE_IDS as u64 - 1);
+        for moved in first.max(lo)..=last.min(hi) {
+            if let Some(e) = self.table.remove(mix(moved), moved) {
+                self.pages.insert(moved, e);
+            }
+        }
+        if self.table.len() == 0 {
+            self.span = None;
+        }
+    }
+
+    #[inline]
+    fn note(&mut self, id: u64) {
+        self.span = Some(match self.span {
+            Some((lo, hi)) => (lo.min(id), hi.max(id)),
+            None => (id, id),
+        });
+    }
+}
+
+/// Merges `extra` (in any order) into `out[start..]` (in ascending hash
+/// order), which stays in that order.
+pub fn merge_in_hash_order(
+    out: &mut Vec<(u64, Entry)>,
+    start: usize,
+    mut extra: Vec<(u64, Entry)>,
+) {
+    if extra.is_empty() {
+        return;
+    }
+    let key = |p: &(u64, Entry)| mix(p.0);
+    extra.sort_unstable_by_key(key);
+    let from = start + out[start..].partition_point(|p| key(p) < key(&extra[0]));
+    let tail = out.split_off(from);
+    let (mut a, mut b) = (tail.into_iter().peekable(), extra.into_iter().peekable());
+    out.reserve(a.len() + b.len());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if key(x) <= key(y) => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => break,
+        };
+        out.extend(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn e(offset: u64) -> Entry {
+        Entry {
+            offset,
+            len: (offset % 1000) as u32,
+            damaged: offset % 5 == 0,
+            odd_gen: offset % 3 == 0,
+        }
+    }
+
+    fn ins(s: &mut Shard, id: u64, v: Entry) -> Option<Entry> {
+        s.insert(mix(id), id, v)
+    }
+
+    fn rem(s: &mut Shard, id: u64) -> Option<Entry> {
+        s.remove(mix(id), id)
+    }
+
+    fn get(s: &Shard, id: u64) -> Option<Entry> {
+        s.get(mix(id), id)
+    }
+
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// What the shard holds is what a map holds, and it comes out whole,
+    /// in hash order; pages stay within their memory bound.
+    fn check(s: &Shard, m: &HashMap<u64, Entry>) {
+        assert_eq!(s.len(), m.len());
+        let mut all = Vec::new();
+        s.extend_in_hash_order(&mut all, |_| true);
+        assert!(all.is_sorted_by_key(|p| mix(p.0)));
+        let mut want: Vec<_> = m.iter().map(|(&id, &v)| (id, v)).collect();
+        want.sort_unstable_by_key(|p| mix(p.0));
+        assert_eq!(all, want);
+        let (held, pages) = s.paged();
+        assert!(
+            pages * PAGE_IDS <= 2 * held + SPARE_SLOTS + PAGE_IDS,
+            "{held} ids in {pages} pages"
+        );
+    }
+
+    #[test]
+    fn matches_a_hashmap_under_runs_and_scattered_ids() {
+        let mut s = Shard::default();
+        let mut m = HashMap::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut run = 1000u64;
+        for step in 0..300_000u64 {
+            let r = xorshift(&mut x);
+            let (id, op) = match r % 8 {
+                // A run of ascending ids, now and then jumping ahead.
+                0..=3 => {
+                    run += if r % 997 == 0 { 5000 } else { 1 };
+                    (run, 0)
+                }
+                // Ids behind the run: overwrites, removes and reads.
+                4 => (run.saturating_sub((r >> 8) % 3000), r >> 61),
+                // Near a page's start, anywhere.
+                5 => ((((r >> 8) % 4000) << 8) | ((r >> 40) % 9), r >> 61),
+                _ => (r >> (r % 40), r >> 61),
+            };
+            match op {
+                0..=3 => assert_eq!(ins(&mut s, id, e(step)), m.insert(id, e(step))),
+                4..=5 => assert_eq!(rem(&mut s, id), m.remove(&id)),
+                _ => assert_eq!(get(&s, id), m.get(&id).copied()),
+            }
+            if step % 50_000 == 0 {
+                check(&s, &m);
+            }
+        }
+        check(&s, &m);
+        let (held, pages) = s.paged();
+        assert!(held > 100_000 && pages > 400, "{held} ids in {pages} pages");
+        assert!(s.table().len() > 20_000, "{}", s.table().len());
+        for id in m.keys().copied().collect::<Vec<_>>() {
+            assert_eq!(rem(&mut s, id), m.remove(&id));
+        }
+        assert_eq!((s.len(), s.paged()), (0, (0, 0)));
+    }
+
+    #[test]
+    fn a_page_opens_after_its_predecessor_and_takes_the_table_s_ids() {
+        let mut s = Shard::default();
+        // Page 1 is ids 256..=511. None of these opens it: too far from
+        // the start (300, 511, 265), or no predecessor held (258, 257).
+        for (id, at) in [(300, 1), (511, 2), (265, 3), (258, 4), (257, 5)] {
+            assert_eq!(ins(&mut s, id, e(at)), None);
+        }
+        assert_eq!((s.table().len(), s.paged()), (5, (0, 0)));
+        // Id 259 (place 3, after 258) opens it, and it takes all five.
+        assert_eq!(ins(&mut s, 259, e(6)), None);
+        assert_eq!((s.table().len(), s.paged()), (0, (6, 1)));
+        // An overwrite of a moved id returns what it replaced.
+        assert_eq!(ins(&mut s, 300, e(7)), Some(e(1)));
+        let got: Vec<_> = [511, 265, 258, 257, 259].map(|id| get(&s, id)).into();
+        assert_eq!(got, [2, 3, 4, 5, 6].map(|at| Some(e(at))));
+        assert_eq!(get(&s, 256), None);
+        // Removing them all frees the page.
+        for id in [300, 511, 265, 258, 257, 259] {
+            assert!(rem(&mut s, id).is_some());
+        }
+        assert_eq!((s.len(), s.paged()), (0, (0, 0)));
+    }
+
+    #[test]
+    fn scattered_ids_open_no_pages_and_pairs_few() {
+        let mut s = Shard::default();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..100_000 {
+            ins(&mut s, xorshift(&mut x), e(i));
+        }
+        assert_eq!(s.paged(), (0, 0));
+        // Pairs of ids at a page's start, scattered: each opens its page,
+        // but the pages stay within their bound: four pages of two, the
+        // fifth closing the sparsest.
+        for _ in 0..100 {
+            let page = xorshift(&mut x) >> 20;
+            for place in [1, 2] {
+                ins(&mut s, first_id(page) + place, e(place));
+            }
+        }
+        assert_eq!(s.paged(), (8, 4));
+        // A run still opens every page it reaches, closing one of those.
+        let base = 1u64 << 40;
+        for id in base..base + 10_000 {
+            ins(&mut s, id, e(id));
+        }
+        assert_eq!(s.paged(), (10_006, 43));
+        assert_eq!(s.len(), 100_000 + 200 + 10_000);
+    }
+
+    #[test]
+    fn a_replay_s_empty_table_shrinks() {
+        let mut s = Shard::with_slots(100_000);
+        for id in 0..1000 {
+            ins(&mut s, id, e(id));
+        }
+        assert_eq!((s.table().len(), s.table().slots()), (0, 100_000));
+        s.shrink_if_empty(64);
+        assert_eq!(s.table().slots(), 64);
+        assert_eq!((s.len(), get(&s, 999)), (1000, Some(e(999))));
+        s.shrink_if_empty(128); // never grows
+        assert_eq!(s.table().slots(), 64);
+        // A table that holds ids keeps its slots.
+        let mut t = Shard::with_slots(1000);
+        ins(&mut t, 300, e(1));
+        t.shrink_if_empty(64);
+        assert_eq!(t.table().slots(), 1000);
+    }
+
+    #[test]
+    fn merging_keeps_hash_order_after_earlier_entries() {
+        // Entries before `start` (another shard's) are left alone.
+        let mut out = vec![(7u64, e(7)), (3, e(3))];
+        let mut mine: Vec<_> = (100..110u64).map(|id| (id, e(id))).collect();
+        mine.sort_unstable_by_key(|p| mix(p.0));
+        let extra: Vec<_> = mine.iter().copied().filter(|p| p.0 % 3 == 0).collect();
+        out.extend(mine.iter().copied().filter(|p| p.0 % 3 != 0));
+        merge_in_hash_order(&mut out, 2, extra);
+        assert_eq!(&out[..2], &[(7, e(7)), (3, e(3))]);
+        assert_eq!(&out[2..], &mine[..]);
+    }
+}
