@@ -13,7 +13,7 @@ mod shard;
 mod table;
 
 use pages::page_of;
-use shard::{merge_in_hash_order, Shard};
+use shard::Shard;
 pub use table::Entry;
 use table::{capacity_for, mix, Run, Table, GROW_DEN, GROW_NUM};
 
@@ -91,9 +91,10 @@ impl Index {
     /// An index that takes `n` ids without growing (barring a very uneven
     /// spread of ids over the shards, which only costs a growth): for a
     /// count known in advance, such as a snapshot's. The slots' pages are
-    /// not mapped in yet: the fillers do it (`Filler::populate`), each on
-    /// the thread that fills its shards, so that the page faults are
-    /// shared out too.
+    /// not mapped in yet: a filler does it when the first id comes for a
+    /// table (`Filler::insert_if_mine`), on the thread that fills it, so
+    /// that the page faults are shared out too, and tables that only
+    /// pages fill never are (`release_empty_tables` then shrinks them).
     pub fn with_capacity(n: usize) -> Index {
         if n == 0 {
             return Index::default();
@@ -189,7 +190,7 @@ impl Index {
     }
 
     /// The entries of records before `position`, in fill order
-    /// ([`sort_for_fill`]), for a snapshot at that
+    /// ([`FillList`]), for a snapshot at that
     /// position taken while writers go on: shard by shard, each under its
     /// read lock only. Where records at or past `position` changed an id
     /// meanwhile, its entry is either still the one before them, or gone
@@ -197,25 +198,26 @@ impl Index {
     /// `position` may hold, since the replay after it applies those
     /// records again, in order, on top. That needs them in the log: the
     /// caller makes them durable before the snapshot is.
-    pub fn entries_before(&self, position: u64) -> Vec<(u64, Entry)> {
-        let mut all = Vec::with_capacity(self.len() + self.len() / 8);
-        // Each shard is copied as it is (a memory copy, the only work done
-        // under its lock) into one buffer whose pages are touched first.
+    pub fn entries_before(&self, position: u64) -> FillList {
+        let mut list = FillList::with_capacity(self.len() + self.len() / 8);
+        // Each shard's table is copied as it is (a memory copy) into one
+        // buffer whose pages are touched first; its pages are listed entry
+        // by entry, the rest of the work done under its lock.
         let largest = self.shards.iter().map(|s| s.read().table().slots()).max();
         let mut copy = Table::with_touched_room(largest.unwrap_or(0));
         let before = |e: &Entry| e.offset < position;
         for s in self.shards.iter() {
-            // A shard's pages are copied out entry by entry.
             let paged = {
                 let s = s.read();
                 copy.copy_from(s.table());
-                s.paged_entries(before)
+                s.paged_in_id_order(before)
             };
-            let start = all.len();
-            copy.extend_in_hash_order(&mut all, before);
-            merge_in_hash_order(&mut all, start, paged);
+            let start = list.entries.len();
+            list.entries.extend(paged);
+            list.note_paged(start..list.entries.len());
+            copy.extend_in_hash_order(&mut list.entries, before);
         }
-        all
+        list
     }
 
     /// A copy of every shard's slots, each taken as it is (a memory copy
@@ -252,7 +254,7 @@ impl Index {
     }
 
     /// The index through an exclusive borrow, for filling it from entries
-    /// in fill order (see `sort_for_fill`), in which each shard places its
+    /// in fill order (see `FillList`), in which each shard places its
     /// ids without probing: `parts` fillers of disjoint runs of shards that
     /// together cover the index (fewer when there are fewer shards), to
     /// fill it from as many threads. Each places the ids of its own shards
@@ -265,6 +267,7 @@ impl Index {
             .map(|(k, chunk)| Filler {
                 first: k * per,
                 runs: chunk.iter().map(|_| Run::default()).collect(),
+                mapped: vec![false; chunk.len()],
                 shards: chunk.iter_mut().map(|s| s.get_mut()).collect(),
             })
             .collect()
@@ -307,28 +310,92 @@ impl Frozen {
         all
     }
 
-    /// Every (id, entry), in fill order ([`sort_for_fill`]): for a
-    /// snapshot.
-    pub fn entries_in_fill_order(&self) -> Vec<(u64, Entry)> {
-        let mut all = Vec::with_capacity(self.len());
+    /// Every (id, entry), in fill order: for a snapshot.
+    pub fn entries_in_fill_order(&self) -> FillList {
+        let mut list = FillList::with_capacity(self.len());
         for t in &self.shards {
-            t.extend_in_hash_order(&mut all, |_| true);
+            let start = list.entries.len();
+            let paged = t.extend_in_fill_order(&mut list.entries, |_| true);
+            list.note_paged(start..start + paged);
         }
-        all
+        list
     }
 }
 
-/// The sort key of fill order: by shard, then by hash within a shard, the
-/// order in which `Filler` fills an empty index fastest. Snapshots are
-/// written in it ([`Index::entries_before`], [`Frozen::entries_in_fill_order`]).
-fn fill_key(id: u64) -> (usize, u64) {
-    (shard_of(id), mix(id))
+/// Entries in fill order, the order in which `Filler` fills an empty index
+/// fastest, and snapshots list them: shard by shard; within a shard, the
+/// ones the index held in pages ascending by id (the ranges `paged`), then
+/// the others ascending by hash.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FillList {
+    pub entries: Vec<(u64, Entry)>,
+    /// Ranges of `entries`, ascending, one per shard that has paged
+    /// entries.
+    pub paged: Vec<std::ops::Range<usize>>,
 }
 
-/// Sorts entries into fill order.
+impl FillList {
+    fn with_capacity(n: usize) -> FillList {
+        FillList {
+            entries: Vec::with_capacity(n),
+            paged: Vec::new(),
+        }
+    }
+
+    /// Records that the entries in `range` (after every range recorded)
+    /// are paged, extending the last range if it ends where this starts.
+    fn note_paged(&mut self, range: std::ops::Range<usize>) {
+        match self.paged.last_mut() {
+            _ if range.is_empty() => {}
+            Some(r) if r.end == range.start => r.end = range.end,
+            _ => self.paged.push(range),
+        }
+    }
+
+    /// Appends an entry, paged or not.
+    pub fn push(&mut self, id: u64, e: Entry, paged: bool) {
+        self.entries.push((id, e));
+        if paged {
+            let at = self.entries.len() - 1;
+            self.note_paged(at..at + 1);
+        }
+    }
+
+    /// Entries that are all in tables, sorted into fill order.
+    #[cfg(test)]
+    pub fn sorted(mut entries: Vec<(u64, Entry)>) -> FillList {
+        sort_for_fill(&mut entries);
+        FillList {
+            entries,
+            paged: Vec::new(),
+        }
+    }
+
+    /// Whether the entries are in fill order.
+    pub fn in_fill_order(&self) -> bool {
+        let mut paged = self.paged.iter().peekable();
+        let mut last = None;
+        for (i, &(id, _)) in self.entries.iter().enumerate() {
+            while paged.next_if(|r| r.end <= i).is_some() {}
+            let key = fill_key(id, paged.peek().is_some_and(|r| r.contains(&i)));
+            if last.is_some_and(|l| l > key) {
+                return false;
+            }
+            last = Some(key);
+        }
+        true
+    }
+}
+
+/// Sorts entries, none of them paged, into fill order.
 #[cfg(test)]
 pub fn sort_for_fill(entries: &mut [(u64, Entry)]) {
-    entries.sort_unstable_by_key(|&(id, _)| fill_key(id));
+    entries.sort_unstable_by_key(|&(id, _)| fill_key(id, false));
+}
+
+/// The sort key of fill order (see `FillList`).
+fn fill_key(id: u64, paged: bool) -> (usize, bool, u64) {
+    (shard_of(id), !paged, if paged { id } else { mix(id) })
 }
 
 /// The shard that holds `id`: in fill order, the ids of each shard come
@@ -340,11 +407,6 @@ pub fn shard_of(id: u64) -> usize {
     mix(page_of(id)) as usize & (SHARDS - 1)
 }
 
-/// Whether entries are in fill order.
-pub fn in_fill_order(entries: &[(u64, Entry)]) -> bool {
-    entries.is_sorted_by_key(|&(id, _)| fill_key(id))
-}
-
 /// (Part of) an index being filled ([`Index::fillers`]) from entries in
 /// fill order. Entries in any other order are placed correctly too, as
 /// ordinary inserts, from the first one out of order in their shard.
@@ -353,6 +415,8 @@ pub struct Filler<'a> {
     first: usize,
     shards: Vec<&'a mut Shard>,
     runs: Vec<Run>,
+    /// Whether each shard's table slots are mapped in yet.
+    mapped: Vec<bool>,
 }
 
 impl Filler<'_> {
@@ -364,19 +428,22 @@ impl Filler<'_> {
 
     /// Inserts `id` if it belongs to a shard this filler fills, returning
     /// `Some` of the entry it replaced; `None` (nothing done) otherwise.
+    /// `paged`: the index the entries were listed from held it in a page
+    /// (`FillList`).
     #[inline]
-    pub fn insert_if_mine(&mut self, id: u64, e: Entry) -> Option<Option<Entry>> {
+    pub fn insert_if_mine(&mut self, id: u64, e: Entry, paged: bool) -> Option<Option<Entry>> {
         let i = shard_of(id).wrapping_sub(self.first);
         let t = self.shards.get_mut(i)?;
-        Some(t.insert_in_order(&mut self.runs[i], mix(id), id, e))
-    }
-
-    /// Maps in the slots of this filler's shards (see
-    /// `Index::with_capacity`).
-    pub fn populate(&mut self) {
-        for t in &mut self.shards {
-            t.populate();
-        }
+        Some(if paged {
+            t.insert_paged(&mut self.runs[i], mix(id), id, e)
+        } else {
+            if !self.mapped[i] {
+                // At once rather than a page fault per 4 KiB.
+                t.populate();
+                self.mapped[i] = true;
+            }
+            t.insert_in_order(&mut self.runs[i], mix(id), id, e)
+        })
     }
 
     /// How many entries came after their shard's run of entries in fill

@@ -56,15 +56,28 @@ pub fn first_id(page: u64) -> u64 {
 
 #[derive(Clone)]
 struct Page {
+    /// The page's number (its first id over `PAGE_IDS`).
+    number: u64,
     slots: Box<[Slot; PAGE_IDS]>,
     /// Occupied slots.
     ids: u32,
 }
 
-/// Page numbers are hashed with the index's own mix (the standard
-/// library's default hasher is several times slower, and these keys are
-/// not chosen by an adversary who gains by colliding them: a page is opened
-/// for runs of ids, so at most one per 256 ids... see `Shard`).
+impl Page {
+    /// Every (id, entry) it holds, ascending by id.
+    fn entries(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        let first = first_id(self.number);
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, s)| slot_entry(s).map(|e| (first + i as u64, e)))
+    }
+}
+
+/// Page numbers are hashed with the index's own mix, a bijection: the
+/// standard library's default hasher costs several times as much, and its
+/// defence against chosen keys buys little here, where a shard opens pages
+/// only while they stay about half full (see `Shard`).
 #[derive(Default)]
 pub struct PageHasher(u64);
 
@@ -85,7 +98,14 @@ impl Hasher for PageHasher {
 /// The pages of one shard.
 #[derive(Default, Clone)]
 pub struct Pages {
-    map: HashMap<u64, Page, BuildHasherDefault<PageHasher>>,
+    pages: Vec<Page>,
+    /// Page number to its place in `pages`.
+    map: HashMap<u64, usize, BuildHasherDefault<PageHasher>>,
+    /// The place in `pages` of the page a change last went to: a run of
+    /// ids changes one page after another, and finds it here without the
+    /// map. Checked against the page's number before use, so it is never
+    /// wrong, at worst out of date.
+    last: usize,
     /// Ids held, in all pages.
     ids: usize,
 }
@@ -98,28 +118,36 @@ impl Pages {
 
     /// Pages held.
     pub fn pages(&self) -> usize {
-        self.map.len()
+        self.pages.len()
+    }
+
+    /// The place of page `page` in `pages`, if it is held.
+    #[inline]
+    fn find(&self, page: u64) -> Option<usize> {
+        if self.pages.is_empty() {
+            return None;
+        }
+        match self.pages.get(self.last) {
+            Some(p) if p.number == page => Some(self.last),
+            _ => self.map.get(&page).copied(),
+        }
     }
 
     /// `Some` of what the page holds for `id` if its page is here, `None`
     /// if it is not.
     #[inline]
     pub fn get(&self, id: u64) -> Option<Option<Entry>> {
-        if self.map.is_empty() {
-            return None;
-        }
-        let p = self.map.get(&page_of(id))?;
-        Some(slot_entry(&p.slots[place(id)]))
+        let at = self.find(page_of(id))?;
+        Some(slot_entry(&self.pages[at].slots[place(id)]))
     }
 
     /// Stores `e` for `id` if its page is here: `Some` of the entry it
     /// replaced; `None` (nothing done) if the page is not here.
     #[inline]
     pub fn insert(&mut self, id: u64, e: Entry) -> Option<Option<Entry>> {
-        if self.map.is_empty() {
-            return None;
-        }
-        let p = self.map.get_mut(&page_of(id))?;
+        let at = self.find(page_of(id))?;
+        self.last = at;
+        let p = &mut self.pages[at];
         let s = &mut p.slots[place(id)];
         let old = slot_entry(s);
         *s = new_slot(e);
@@ -133,11 +161,8 @@ impl Pages {
     /// Removes `id` if its page is here: `Some` of the entry removed (or
     /// of `None` if it held none). A page left empty is freed.
     pub fn remove(&mut self, id: u64) -> Option<Option<Entry>> {
-        if self.map.is_empty() {
-            return None;
-        }
-        let page = page_of(id);
-        let p = self.map.get_mut(&page)?;
+        let at = self.find(page_of(id))?;
+        let p = &mut self.pages[at];
         let s = &mut p.slots[place(id)];
         let old = slot_entry(s);
         if old.is_some() {
@@ -145,7 +170,7 @@ impl Pages {
             p.ids -= 1;
             self.ids -= 1;
             if p.ids == 0 {
-                self.map.remove(&page);
+                self.take(at);
             }
         }
         Some(old)
@@ -153,65 +178,77 @@ impl Pages {
 
     /// Opens the (empty) page of `id`, which must not be here yet.
     pub fn open(&mut self, id: u64) {
-        let fresh = Page {
+        let number = page_of(id);
+        let had = self.map.insert(number, self.pages.len());
+        debug_assert!(had.is_none());
+        self.last = self.pages.len();
+        self.pages.push(Page {
+            number,
             slots: Box::new([EMPTY; PAGE_IDS]),
             ids: 0,
-        };
-        let had = self.map.insert(page_of(id), fresh);
-        debug_assert!(had.is_none());
+        });
+    }
+
+    /// Removes the page at place `at`; the last page takes its place.
+    fn take(&mut self, at: usize) -> Page {
+        let p = self.pages.swap_remove(at);
+        self.map.remove(&p.number);
+        if let Some(moved) = self.pages.get(at) {
+            self.map.insert(moved.number, at);
+        }
+        self.ids -= p.ids as usize;
+        p
     }
 
     /// The page holding the fewest ids, and how many it holds.
     pub fn sparsest(&self) -> Option<(u64, usize)> {
-        let (&page, p) = self.map.iter().min_by_key(|(_, p)| p.ids)?;
-        Some((page, p.ids as usize))
+        let p = self.pages.iter().min_by_key(|p| p.ids)?;
+        Some((p.number, p.ids as usize))
     }
 
     /// Closes page `page`, returning the entries it held.
     pub fn close(&mut self, page: u64) -> Vec<(u64, Entry)> {
-        let Some(p) = self.map.remove(&page) else {
-            return Vec::new();
-        };
-        self.ids -= p.ids as usize;
-        let first = first_id(page);
-        p.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| slot_entry(s).map(|e| (first + i as u64, e)))
-            .collect()
+        match self.find(page) {
+            Some(at) => self.take(at).entries().collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Starts loading `id`'s slot into the cache, if its page is here;
     /// returns whether it is.
     #[inline]
     pub fn prefetch(&self, id: u64) -> bool {
-        if self.map.is_empty() {
-            return false;
-        }
-        match self.map.get(&page_of(id)) {
-            Some(p) => {
-                crate::vfs::sys::prefetch(&p.slots[place(id)]);
+        match self.find(page_of(id)) {
+            Some(at) => {
+                crate::vfs::sys::prefetch(&self.pages[at].slots[place(id)]);
                 true
             }
             None => false,
         }
     }
 
-    /// Bytes of memory the pages take (the map's own table included).
+    /// Bytes of memory the pages take (the list and the map included).
     pub fn memory_bytes(&self) -> usize {
         let per_page = std::mem::size_of::<[Slot; PAGE_IDS]>();
-        let per_entry = std::mem::size_of::<(u64, Page)>() + 1;
-        self.map.len() * per_page + self.map.capacity() * per_entry
+        let per_entry = std::mem::size_of::<(u64, usize)>() + 1;
+        self.pages.len() * per_page
+            + self.pages.capacity() * std::mem::size_of::<Page>()
+            + self.map.capacity() * per_entry
+    }
+
+    /// Appends the entries that `keep` accepts to `out`, in ascending id
+    /// order.
+    pub fn extend_in_id_order(&self, out: &mut Vec<(u64, Entry)>, keep: impl Fn(&Entry) -> bool) {
+        let mut pages: Vec<&Page> = self.pages.iter().collect();
+        pages.sort_unstable_by_key(|p| p.number);
+        for p in pages {
+            out.extend(p.entries().filter(|(_, e)| keep(e)));
+        }
     }
 
     /// Every (id, entry), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
-        self.map.iter().flat_map(|(&page, p)| {
-            p.slots
-                .iter()
-                .enumerate()
-                .filter_map(move |(i, s)| slot_entry(s).map(|e| (first_id(page) + i as u64, e)))
-        })
+        self.pages.iter().flat_map(Page::entries)
     }
 }
 
@@ -256,6 +293,46 @@ mod tests {
         assert_eq!(p.remove(511), Some(Some(e(30, 4))));
         assert_eq!((p.len(), p.pages()), (0, 0));
         assert_eq!(p.get(300), None);
+    }
+
+    /// A freed or closed page's place goes to the last page, which every
+    /// lookup still finds, through the map or the last-page cache.
+    #[test]
+    fn pages_stay_found_as_others_leave() {
+        let mut p = Pages::default();
+        for page in 0..6u64 {
+            p.open(first_id(page));
+            for k in 0..=page {
+                p.insert(first_id(page) + k, e(page * 1000 + k, 1));
+            }
+        }
+        assert_eq!(p.sparsest(), Some((0, 1)));
+        // Page 0 (one id) is freed by its removal; page 5 moves to place 0.
+        assert_eq!(p.remove(0), Some(Some(e(0, 1))));
+        assert_eq!(p.sparsest(), Some((1, 2)));
+        let closed = p.close(3);
+        assert_eq!(
+            closed,
+            (0..4)
+                .map(|k| (768 + k, e(3000 + k, 1)))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(p.close(3), Vec::new());
+        assert_eq!((p.len(), p.pages()), (2 + 3 + 5 + 6, 4));
+        for page in [1u64, 2, 4, 5] {
+            for k in 0..=page {
+                assert_eq!(p.get(first_id(page) + k), Some(Some(e(page * 1000 + k, 1))));
+            }
+            assert_eq!(p.get(first_id(page) + page + 1), Some(None));
+        }
+        for gone in [0u64, 3] {
+            assert_eq!(p.get(first_id(gone)), None);
+            assert_eq!(p.insert(first_id(gone), e(1, 1)), None);
+        }
+        let mut ordered = Vec::new();
+        p.extend_in_id_order(&mut ordered, |_| true);
+        assert_eq!(ordered.len(), 16);
+        assert!(ordered.is_sorted_by_key(|x| x.0));
     }
 
     #[test]

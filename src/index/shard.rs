@@ -35,6 +35,10 @@ pub struct Shard {
     /// empty (removals do not narrow it): a page opened outside them has
     /// no ids in the table to take over.
     span: Option<(u64, u64)>,
+    /// Ids the shard moved into or out of the table on its own (opening
+    /// and closing pages) or put there for want of a page: a fill's run of
+    /// in-order inserts ends when it changes (see `insert_paged`).
+    moved: u64,
 }
 
 impl Shard {
@@ -124,23 +128,56 @@ impl Shard {
         self.table.iter().chain(self.pages.iter())
     }
 
-    /// The paged entries that `keep` accepts, in no particular order.
-    pub fn paged_entries(&self, keep: impl Fn(&Entry) -> bool) -> Vec<(u64, Entry)> {
-        self.pages.iter().filter(|(_, e)| keep(e)).collect()
+    /// Appends the entries that `keep` accepts to `out` in fill order:
+    /// the paged ones ascending by id, then the table's ascending by hash
+    /// (see `Table::extend_in_hash_order`). Returns how many are paged.
+    pub fn extend_in_fill_order(
+        &self,
+        out: &mut Vec<(u64, Entry)>,
+        keep: impl Fn(&Entry) -> bool,
+    ) -> usize {
+        let start = out.len();
+        self.pages.extend_in_id_order(out, &keep);
+        let paged = out.len() - start;
+        self.table.extend_in_hash_order(out, keep);
+        paged
     }
 
-    /// Appends the entries that `keep` accepts to `out`, in ascending hash
-    /// order (see `Table::extend_in_hash_order`).
-    pub fn extend_in_hash_order(&self, out: &mut Vec<(u64, Entry)>, keep: impl Fn(&Entry) -> bool) {
-        let paged = self.paged_entries(&keep);
-        let start = out.len();
-        self.table.extend_in_hash_order(out, keep);
-        merge_in_hash_order(out, start, paged);
+    /// The paged entries that `keep` accepts, ascending by id.
+    pub fn paged_in_id_order(&self, keep: impl Fn(&Entry) -> bool) -> Vec<(u64, Entry)> {
+        let mut out = Vec::new();
+        self.pages.extend_in_id_order(&mut out, keep);
+        out
+    }
+
+    /// Inserts an entry that the index a snapshot was taken of held in a
+    /// page: into its page, opened if need be, room permitting (a
+    /// snapshot's pages are as full as that index's were, but a damaged
+    /// or forged file must not make an open allocate a page per entry).
+    /// If that changes the table, `run` (the table's in-order run) ends:
+    /// its inserts rely on nothing else having placed or moved an id.
+    pub fn insert_paged(&mut self, run: &mut Run, hash: u64, id: u64, e: Entry) -> Option<Entry> {
+        if let Some(old) = self.pages.insert(id, e) {
+            return old;
+        }
+        let moved = self.moved;
+        let old = if self.make_room() {
+            self.open_page(id);
+            self.pages.insert(id, e).flatten()
+        } else {
+            self.moved += 1;
+            self.note(id);
+            self.table.insert(hash, id, e)
+        };
+        if self.moved != moved {
+            run.end();
+        }
+        old
     }
 
     /// Shrinks the table to `slots` if it holds no id and has more: a
-    /// replay sized it from the log's length, before it saw the ids go to
-    /// pages.
+    /// replay or a snapshot's load sized it for every id, before they went
+    /// to pages.
     pub fn shrink_if_empty(&mut self, slots: usize) {
         if self.table.len() == 0 && self.table.slots() > slots {
             self.table = Table::with_slots(slots);
@@ -181,6 +218,7 @@ impl Shard {
             match self.pages.sparsest() {
                 Some((page, ids)) if ids < PAGE_IDS / 2 => {
                     for (id, e) in self.pages.close(page) {
+                        self.moved += 1;
                         self.note(id);
                         self.table.insert(mix(id), id, e);
                     }
@@ -198,9 +236,10 @@ impl Shard {
         let Some((lo, hi)) = self.span else { return };
         let first = first_id(super::pages::page_of(id));
         let last = first + (PAGE_IDS as u64 - 1);
-        for moved in first.max(lo)..=last.min(hi) {
-            if let Some(e) = self.table.remove(mix(moved), moved) {
-                self.pages.insert(moved, e);
+        for other in first.max(lo)..=last.min(hi) {
+            if let Some(e) = self.table.remove(mix(other), other) {
+                self.moved += 1;
+                self.pages.insert(other, e);
             }
         }
         if self.table.len() == 0 {
@@ -214,33 +253,6 @@ impl Shard {
             Some((lo, hi)) => (lo.min(id), hi.max(id)),
             None => (id, id),
         });
-    }
-}
-
-/// Merges `extra` (in any order) into `out[start..]` (in ascending hash
-/// order), which stays in that order.
-pub fn merge_in_hash_order(
-    out: &mut Vec<(u64, Entry)>,
-    start: usize,
-    mut extra: Vec<(u64, Entry)>,
-) {
-    if extra.is_empty() {
-        return;
-    }
-    let key = |p: &(u64, Entry)| mix(p.0);
-    extra.sort_unstable_by_key(key);
-    let from = start + out[start..].partition_point(|p| key(p) < key(&extra[0]));
-    let tail = out.split_off(from);
-    let (mut a, mut b) = (tail.into_iter().peekable(), extra.into_iter().peekable());
-    out.reserve(a.len() + b.len());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if key(x) <= key(y) => a.next(),
-            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, None) => break,
-        };
-        out.extend(next);
     }
 }
 
@@ -282,12 +294,15 @@ mod tests {
     fn check(s: &Shard, m: &HashMap<u64, Entry>) {
         assert_eq!(s.len(), m.len());
         let mut all = Vec::new();
-        s.extend_in_hash_order(&mut all, |_| true);
-        assert!(all.is_sorted_by_key(|p| mix(p.0)));
-        let mut want: Vec<_> = m.iter().map(|(&id, &v)| (id, v)).collect();
-        want.sort_unstable_by_key(|p| mix(p.0));
-        assert_eq!(all, want);
+        let paged = s.extend_in_fill_order(&mut all, |_| true);
         let (held, pages) = s.paged();
+        assert_eq!(paged, held);
+        assert!(all[..paged].is_sorted_by_key(|p| p.0));
+        assert!(all[paged..].is_sorted_by_key(|p| mix(p.0)));
+        all.sort_unstable_by_key(|p| p.0);
+        let mut want: Vec<_> = m.iter().map(|(&id, &v)| (id, v)).collect();
+        want.sort_unstable_by_key(|p| p.0);
+        assert_eq!(all, want);
         assert!(
             pages * PAGE_IDS <= 2 * held + SPARE_SLOTS + PAGE_IDS,
             "{held} ids in {pages} pages"
@@ -401,18 +416,5 @@ mod tests {
         ins(&mut t, 300, e(1));
         t.shrink_if_empty(64);
         assert_eq!(t.table().slots(), 1000);
-    }
-
-    #[test]
-    fn merging_keeps_hash_order_after_earlier_entries() {
-        // Entries before `start` (another shard's) are left alone.
-        let mut out = vec![(7u64, e(7)), (3, e(3))];
-        let mut mine: Vec<_> = (100..110u64).map(|id| (id, e(id))).collect();
-        mine.sort_unstable_by_key(|p| mix(p.0));
-        let extra: Vec<_> = mine.iter().copied().filter(|p| p.0 % 3 == 0).collect();
-        out.extend(mine.iter().copied().filter(|p| p.0 % 3 != 0));
-        merge_in_hash_order(&mut out, 2, extra);
-        assert_eq!(&out[..2], &[(7, e(7)), (3, e(3))]);
-        assert_eq!(&out[2..], &mine[..]);
     }
 }

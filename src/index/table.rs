@@ -208,6 +208,12 @@ impl Run {
     pub fn after(&self) -> u64 {
         self.after
     }
+
+    /// Ends the run: something else changed the table, and the next ids
+    /// take the ordinary insert.
+    pub fn end(&mut self) {
+        self.in_order = false;
+    }
 }
 
 /// Sorts entries by hash with an insertion sort, which costs one step per

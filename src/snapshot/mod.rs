@@ -164,6 +164,7 @@ pub(crate) fn load_index<V: Vfs>(
         file: &f,
         count,
         odd_gen: h.odd_gen(),
+        paged_bit: h.paged_bit(),
         valid: log_valid_from..h.position,
     };
     let parts = if count >= PARALLEL_ENTRIES {
@@ -185,6 +186,7 @@ pub(crate) fn load_index<V: Vfs>(
     }?;
     // The CRC first: entries that fail it are damage, whatever they say.
     h.check_entries_crc(crc.finalize())?;
+    index.exclusive().release_empty_tables();
     if let Some((id, offset)) = filled.outside_first {
         return Err(outside(id, offset));
     }
@@ -202,6 +204,7 @@ struct Body<'a, F> {
     file: &'a F,
     count: usize,
     odd_gen: bool,
+    paged_bit: u64,
     /// The log offsets an entry may point at.
     valid: std::ops::Range<u64>,
 }
@@ -306,7 +309,6 @@ impl<F: VfsFile> Body<'_, F> {
         range: std::ops::Range<usize>,
         crc: &mut crc32fast::Hasher,
     ) -> Fill {
-        filler.populate();
         let mut out = Filled::default();
         let mut buf = vec![0u8; CHUNK_ENTRIES.min(range.len()) * ENTRY_LEN];
         let mut at = (SNAPSHOT_HEADER_LEN + range.start * ENTRY_LEN) as u64;
@@ -319,14 +321,14 @@ impl<F: VfsFile> Body<'_, F> {
             }
             crc.update(chunk);
             for c in chunk.chunks_exact(ENTRY_LEN) {
-                let (id, e) = decode_entry(c, self.odd_gen);
+                let (id, e, paged) = decode_entry(c, self.odd_gen, self.paged_bit);
                 if !self.valid.contains(&e.offset) {
                     // The snapshot is rejected; such an offset may not even
                     // fit an index slot, so it never goes in.
                     out.outside_first.get_or_insert((id, e.offset));
                     continue;
                 }
-                let Some(old) = filler.insert_if_mine(id, e) else {
+                let Some(old) = filler.insert_if_mine(id, e, paged) else {
                     return Err(Alone);
                 };
                 let old = old.map_or(0, |o| u64::from(o.len));
@@ -411,6 +413,7 @@ mod tests {
                     (id, e)
                 })
                 .collect(),
+            paged: Vec::new(),
         }
     }
 
@@ -449,8 +452,7 @@ mod tests {
     fn snapshots_in_fill_order_load_without_probing() {
         let dir = tempfile::tempdir().unwrap();
         let s = snap(3, 200_000);
-        let mut in_order = s.entries.clone();
-        crate::index::sort_for_fill(&mut in_order);
+        let in_order = crate::index::FillList::sorted(s.entries.clone());
         let sorted = Snapshot::new(LOG, 3, s.position, s.last_seq, in_order);
         let payload: u64 = s.entries.iter().map(|(_, e)| u64::from(e.len)).sum();
         let mut want = s.entries.clone();
@@ -512,6 +514,7 @@ mod tests {
                     file: &file,
                     count: s.entries.len(),
                     odd_gen: true,
+                    paged_bit: 1 << 63,
                     valid: 64..end,
                 };
                 let ctx = format!("in fill order {in_order}, valid below {end}");
@@ -551,6 +554,74 @@ mod tests {
         }
     }
 
+    /// A snapshot of an index with pages (ascending ids, every fourth
+    /// missing, among scattered ones) fills, on one thread or two, an index
+    /// with the same pages and entries, and its table entries take no
+    /// ordinary insert.
+    #[test]
+    fn paged_entries_load_into_the_same_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Index::default();
+        for i in 0..200_000u64 {
+            let id = if i % 4 == 0 {
+                i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            } else {
+                1000 + i
+            };
+            let e = Entry {
+                offset: 64 + i * 40,
+                len: (i % 1000) as u32,
+                damaged: i % 7 == 0,
+                odd_gen: true,
+            };
+            source.insert(id, e);
+        }
+        let (paged, pages) = source.paged();
+        // Ids 1001..1023 lie in a page that opened for none of them.
+        assert_eq!((paged, pages), (150_000 - 18, 782));
+        let s = Snapshot::new(LOG, 3, 1 << 40, 9, source.freeze().entries_in_fill_order());
+        assert_eq!(s.paged.iter().map(|r| r.len()).sum::<usize>(), paged);
+        let path = write(&StdVfs, dir.path(), &s).unwrap();
+        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+        let body = Body {
+            file: &file,
+            count: s.entries.len(),
+            odd_gen: true,
+            paged_bit: 1 << 63,
+            valid: 64..1 << 40,
+        };
+        let mut want = source.entries();
+        want.sort_unstable_by_key(|e| e.0);
+        for parts in [1, 2] {
+            let mut index = Index::with_capacity(s.entries.len());
+            let mut crc = identity_hasher(LOG);
+            let filled = body.fill(&mut index, parts, &mut crc).unwrap().unwrap();
+            assert_eq!((index.paged(), filled.out_of_order), ((paged, pages), 0));
+            let mut got = index.entries();
+            got.sort_unstable_by_key(|e| e.0);
+            assert_eq!(got, want, "{parts} parts");
+        }
+    }
+
+    /// Entries marked paged but scattered, out of fill order, among
+    /// unmarked ones (a file no index wrote, with a good CRC): the load
+    /// opens four pages per shard at most, and the index holds every
+    /// entry, as it would with no marks.
+    #[test]
+    fn scattered_entries_marked_paged_open_few_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = snap(3, 100_000);
+        s.paged = vec![0..40_000, 60_000..100_000];
+        let path = write(&StdVfs, dir.path(), &s).unwrap();
+        let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
+        assert_eq!(l.index.paged(), (64, 64));
+        let mut got = l.index.entries();
+        got.sort_unstable_by_key(|e| e.0);
+        let mut want = s.entries.clone();
+        want.sort_unstable_by_key(|e| e.0);
+        assert_eq!(got, want);
+    }
+
     /// A read that fails while the entries load rejects the snapshot with
     /// a message that names the offset read: a chunk's read, or the first
     /// read of the search for the second thread's range (made before any
@@ -575,6 +646,7 @@ mod tests {
             file: &file,
             count: s.entries.len(),
             odd_gen: true,
+            paged_bit: 1 << 63,
             valid: 64..1 << 40,
         };
         let mut index = Index::with_capacity(s.entries.len());

@@ -861,26 +861,35 @@ fn snapshots_are_written_in_fill_order() {
             .join(crate::format::names::snapshot_file_name(1, position));
         let vfs = crate::vfs::StdVfs;
         let snap = crate::snapshot::load(&vfs, &path, log_id, 1, 64, position).unwrap();
-        (
-            snap.entries.len(),
-            crate::index::in_fill_order(&snap.entries),
-        )
+        let paged = snap.paged.iter().map(|r| r.len()).sum::<usize>();
+        let list = crate::index::FillList {
+            entries: snap.entries,
+            paged: snap.paged,
+        };
+        (list.entries.len(), list.in_fill_order(), paged)
     };
     let mut x = 0x2545_f491_4f6c_dd1du64;
-    // 5,000 stores of 100 bytes at random ids, 132 log bytes each: the
-    // one that passes 400,000 bytes starts an automatic snapshot.
+    // 5,000 stores of 100 bytes, 132 log bytes each, every other one at a
+    // random id and the rest at ascending ids from 2^40 (which go to
+    // pages): the one that passes 400,000 bytes starts an automatic
+    // snapshot.
     for n in 0..5000u64 {
-        s.store(xorshift(&mut x), &[1; 100]).unwrap();
+        let id = if n % 2 == 0 {
+            xorshift(&mut x)
+        } else {
+            (1 << 40) + n / 2
+        };
+        s.store(id, &[1; 100]).unwrap();
         if n == 3100 {
             wait_for(|| s.stats().auto_snapshots == 1);
             let auto = s.snapshot_position();
             assert_eq!(auto, 64 + 3031 * 132);
-            assert_eq!(in_fill_order(auto), (3031, true));
+            assert_eq!(in_fill_order(auto), (3031, true, 1515));
         }
     }
     let explicit = s.snapshot().unwrap();
     assert_eq!(explicit, 64 + 5000 * 132);
-    assert_eq!(in_fill_order(explicit), (5000, true));
+    assert_eq!(in_fill_order(explicit), (5000, true, 2500));
     s.close().unwrap();
 }
 
