@@ -417,6 +417,18 @@ mod tests {
         }
     }
 
+    /// The body of a version 2 snapshot of an odd generation, whose
+    /// entries may point below `end`.
+    fn test_body<F>(file: &F, count: usize, end: u64) -> Body<'_, F> {
+        Body {
+            file,
+            count,
+            odd_gen: true,
+            paged_bit: 1 << 63,
+            valid: 64..end,
+        }
+    }
+
     fn both(
         path: &Path,
         position_limit: u64,
@@ -510,13 +522,7 @@ mod tests {
                 s.entries[half].1.offset,
                 s.entries[half - 1].1.offset,
             ] {
-                let body = Body {
-                    file: &file,
-                    count: s.entries.len(),
-                    odd_gen: true,
-                    paged_bit: 1 << 63,
-                    valid: 64..end,
-                };
+                let body = test_body(&file, s.entries.len(), end);
                 let ctx = format!("in fill order {in_order}, valid below {end}");
                 let mut got = Vec::new();
                 for parts in [1, 2] {
@@ -583,13 +589,7 @@ mod tests {
         assert_eq!(s.paged.iter().map(|r| r.len()).sum::<usize>(), paged);
         let path = write(&StdVfs, dir.path(), &s).unwrap();
         let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
-        let body = Body {
-            file: &file,
-            count: s.entries.len(),
-            odd_gen: true,
-            paged_bit: 1 << 63,
-            valid: 64..1 << 40,
-        };
+        let body = test_body(&file, s.entries.len(), 1 << 40);
         let mut want = source.entries();
         want.sort_unstable_by_key(|e| e.0);
         for parts in [1, 2] {
@@ -642,13 +642,7 @@ mod tests {
         crate::index::sort_for_fill(&mut s.entries);
         let path = write(&vfs, dir.path(), &s).unwrap();
         let file = vfs.open(&path, OpenMode::ReadOnly).unwrap();
-        let body = Body {
-            file: &file,
-            count: s.entries.len(),
-            odd_gen: true,
-            paged_bit: 1 << 63,
-            valid: 64..1 << 40,
-        };
+        let body = test_body(&file, s.entries.len(), 1 << 40);
         let mut index = Index::with_capacity(s.entries.len());
         vfs.fail_nth(Op::Read, 1, FaultKind::Errno(libc::EIO));
         let why = match body.fill(&mut index, 2, &mut identity_hasher(LOG)) {
