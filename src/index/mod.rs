@@ -94,7 +94,7 @@ impl Index {
     /// not mapped in yet: a filler does it when the first id comes for a
     /// table (`Filler::insert_if_mine`), on the thread that fills it, so
     /// that the page faults are shared out too, and tables that only
-    /// pages fill never are (`release_empty_tables` then shrinks them).
+    /// pages fill never are (`Locked::shrink_tables` then shrinks them).
     pub fn with_capacity(n: usize) -> Index {
         if n == 0 {
             return Index::default();
@@ -493,11 +493,13 @@ impl Locked<'_> {
         self.shards.iter().map(|t| t.table().len()).sum()
     }
 
-    /// Shrinks every table that holds no id to the size a new index's
-    /// has (see `Shard::shrink_if_empty`).
-    pub fn release_empty_tables(&mut self) {
+    /// Shrinks every table more than twice as large as its ids need (room
+    /// for a quarter more, and at least a new index's size; see
+    /// `Shard::shrink_table`).
+    pub fn shrink_tables(&mut self) {
         for (i, t) in self.shards.iter_mut().enumerate() {
-            t.shrink_if_empty(first_slots(i));
+            let ids = t.table().len();
+            t.shrink_table(capacity_for(ids + ids / 4).max(first_slots(i)));
         }
     }
 

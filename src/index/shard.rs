@@ -9,10 +9,12 @@
 //! about half full, so that they never take much more memory than the
 //! table would (12-byte slots at least half full, against 20-byte slots
 //! 5/8 to 7/8 full). A page whose last id is removed is freed. When a new
-//! page would pass that bound, the sparsest pages under half full go back
-//! to the table to make room (a run's new page is worth more than a page
-//! that removals or scattered pairs of ids left sparse); if none is, the
-//! new page's ids go to the table.
+//! page would pass that bound, and the id opening it ends a run of four in
+//! the table, the sparsest pages under half full go back to the table to
+//! make room (a run's new page is worth more than a page that removals or
+//! scattered pairs of ids left sparse; a pair alone does not qualify,
+//! since each page opened moves ids out of the table); otherwise the new
+//! page's ids go to the table.
 //!
 //! The shards are chosen by page, so a page lies wholly in one shard.
 
@@ -25,6 +27,9 @@ const OPEN_WITHIN: u64 = 8;
 /// Free page slots a shard may hold beyond one per id held in pages: room
 /// for a few pages however empty.
 const SPARE_SLOTS: usize = 4 * PAGE_IDS;
+/// Ids in a row, ending with the one that would open a page, that the
+/// table must hold before sparse pages are closed to make room for it.
+const RUN_TO_CLOSE: u64 = 4;
 
 /// Every method that takes `hash` takes `mix(id)`, for the table.
 #[derive(Default, Clone)]
@@ -87,7 +92,9 @@ impl Shard {
         if let Some(old) = self.pages.insert(id, e) {
             return old;
         }
-        if self.opens_page_for(id) && self.make_room() {
+        if self.opens_page_for(id)
+            && (self.has_room() || (self.ends_run_to_close(id) && self.make_room()))
+        {
             self.open_page(id);
             return self.pages.insert(id, e).flatten();
         }
@@ -151,21 +158,24 @@ impl Shard {
     }
 
     /// Inserts an entry that the index a snapshot was taken of held in a
-    /// page: into its page, opened if need be, room permitting (a
-    /// snapshot's pages are as full as that index's were, but a damaged
-    /// or forged file must not make an open allocate a page per entry).
-    /// If that changes the table, `run` (the table's in-order run) ends:
-    /// its inserts rely on nothing else having placed or moved an id.
+    /// page: into its page, opened if there is room without closing any
+    /// (a damaged or forged file must not make an open allocate or move
+    /// entries for each entry), or else into the table. Pages that
+    /// removals had left sparse may thus load into the table: the index
+    /// holds the same entries. If the table changes, `run` (its in-order
+    /// run) ends: its inserts rely on nothing else having placed or moved
+    /// an id; such an insert counts as one out of order.
     pub fn insert_paged(&mut self, run: &mut Run, hash: u64, id: u64, e: Entry) -> Option<Entry> {
         if let Some(old) = self.pages.insert(id, e) {
             return old;
         }
         let moved = self.moved;
-        let old = if self.make_room() {
+        let old = if self.has_room() {
             self.open_page(id);
             self.pages.insert(id, e).flatten()
         } else {
             self.moved += 1;
+            run.count_other();
             self.note(id);
             self.table.insert(hash, id, e)
         };
@@ -175,13 +185,16 @@ impl Shard {
         old
     }
 
-    /// Shrinks the table to `slots` if it holds no id and has more: a
-    /// replay or a snapshot's load sized it for every id, before they went
-    /// to pages.
-    pub fn shrink_if_empty(&mut self, slots: usize) {
-        if self.table.len() == 0 && self.table.slots() > slots {
-            self.table = Table::with_slots(slots);
+    /// Shrinks the table to `want` slots if it has more than twice as
+    /// many (or holds no id and has more): a replay or a snapshot's load
+    /// sized it for every id, before many went to pages. `want` must hold
+    /// its ids.
+    pub fn shrink_table(&mut self, want: usize) {
+        if self.table.len() == 0 && self.table.slots() > want {
+            self.table = Table::with_slots(want);
             self.span = None;
+        } else if self.table.slots() > 2 * want {
+            self.table.shrink_slots(want);
         }
     }
 
@@ -205,14 +218,29 @@ impl Shard {
             && self.table.get(mix(id - 1), id - 1).is_some()
     }
 
+    /// Whether the table holds the `RUN_TO_CLOSE - 1` ids before `id`, in
+    /// its page (`id`'s predecessor is known to be there).
+    #[cold]
+    fn ends_run_to_close(&self, id: u64) -> bool {
+        let place = id - first_id(super::pages::page_of(id));
+        place >= RUN_TO_CLOSE - 1
+            && (2..RUN_TO_CLOSE).all(|back| self.table.get(mix(id - back), id - back).is_some())
+    }
+
+    /// Whether one more page keeps the pages within their bound.
+    #[inline]
+    fn has_room(&self) -> bool {
+        let held = self.pages.len();
+        let free = self.pages.pages() * PAGE_IDS - held;
+        free + PAGE_IDS <= held + SPARE_SLOTS
+    }
+
     /// Whether one more page keeps the pages within their bound, after
     /// closing the sparsest ones under half full if need be.
     #[cold]
     fn make_room(&mut self) -> bool {
         loop {
-            let held = self.pages.len();
-            let free = self.pages.pages() * PAGE_IDS - held;
-            if free + PAGE_IDS <= held + SPARE_SLOTS {
+            if self.has_room() {
                 return true;
             }
             match self.pages.sparsest() {
@@ -380,9 +408,9 @@ mod tests {
             ins(&mut s, xorshift(&mut x), e(i));
         }
         assert_eq!(s.paged(), (0, 0));
-        // Pairs of ids at a page's start, scattered: each opens its page,
-        // but the pages stay within their bound: four pages of two, the
-        // fifth closing the sparsest.
+        // Pairs of ids at a page's start, scattered: each opens its page
+        // while the pages stay within their bound, four pages of two; the
+        // later pairs, too short a run to close one, go to the table.
         for _ in 0..100 {
             let page = xorshift(&mut x) >> 20;
             for place in [1, 2] {
@@ -390,7 +418,8 @@ mod tests {
             }
         }
         assert_eq!(s.paged(), (8, 4));
-        // A run still opens every page it reaches, closing one of those.
+        // A run still opens every page it reaches: at its fourth id, it
+        // closes one of the pairs' pages to make room.
         let base = 1u64 << 40;
         for id in base..base + 10_000 {
             ins(&mut s, id, e(id));
@@ -400,21 +429,29 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_s_empty_table_shrinks() {
+    fn an_oversized_table_shrinks() {
         let mut s = Shard::with_slots(100_000);
         for id in 0..1000 {
             ins(&mut s, id, e(id));
         }
         assert_eq!((s.table().len(), s.table().slots()), (0, 100_000));
-        s.shrink_if_empty(64);
+        s.shrink_table(64);
         assert_eq!(s.table().slots(), 64);
         assert_eq!((s.len(), get(&s, 999)), (1000, Some(e(999))));
-        s.shrink_if_empty(128); // never grows
+        s.shrink_table(128); // never grows
         assert_eq!(s.table().slots(), 64);
-        // A table that holds ids keeps its slots.
+        // A table that holds ids shrinks only when more than twice as
+        // large as asked, and keeps them.
         let mut t = Shard::with_slots(1000);
-        ins(&mut t, 300, e(1));
-        t.shrink_if_empty(64);
+        for id in [300, 700, 1300] {
+            ins(&mut t, id, e(id));
+        }
+        t.shrink_table(500);
         assert_eq!(t.table().slots(), 1000);
+        t.shrink_table(499);
+        assert_eq!((t.table().slots(), t.table().len()), (499, 3));
+        for id in [300, 700, 1300] {
+            assert_eq!(get(&t, id), Some(e(id)));
+        }
     }
 }

@@ -214,6 +214,12 @@ impl Run {
     pub fn end(&mut self) {
         self.in_order = false;
     }
+
+    /// Counts an id that something else put in the table the ordinary way
+    /// (as if it had come after the run ended).
+    pub fn count_other(&mut self) {
+        self.after += 1;
+    }
 }
 
 /// Sorts entries by hash with an insertion sort, which costs one step per
@@ -406,6 +412,14 @@ impl Table {
     /// left to fault in as ids land on them.
     pub fn reserve_slots(&mut self, cap: usize) {
         if cap > self.slots.len() {
+            self.resize(cap, false);
+        }
+    }
+
+    /// Resizes to `cap` slots when the table has more; `cap` must hold
+    /// its ids.
+    pub fn shrink_slots(&mut self, cap: usize) {
+        if cap < self.slots.len() {
             self.resize(cap, false);
         }
     }

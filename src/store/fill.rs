@@ -124,9 +124,9 @@ fn fill_index(
     let mut ahead = Lookahead::new(&mut fill, generation, live, resize);
     feed(&mut |op| ahead.push(op));
     let live = ahead.finish();
-    // The log's length guessed the table's size; ids that came in runs
-    // went to pages instead.
-    fill.release_empty_tables();
+    // The log's length guessed the tables' size; ids that came in runs
+    // went to pages instead, and overwrites make fewer ids than records.
+    fill.shrink_tables();
     live
 }
 
