@@ -373,18 +373,22 @@ impl FillList {
 
     /// Whether the entries are in fill order.
     pub fn in_fill_order(&self) -> bool {
-        let mut paged = self.paged.iter().peekable();
-        let mut last = None;
-        for (i, &(id, _)) in self.entries.iter().enumerate() {
-            while paged.next_if(|r| r.end <= i).is_some() {}
-            let key = fill_key(id, paged.peek().is_some_and(|r| r.contains(&i)));
-            if last.is_some_and(|l| l > key) {
-                return false;
-            }
-            last = Some(key);
-        }
-        true
+        let keys = with_paged_marks(&self.entries, &self.paged).map(|(id, _, p)| fill_key(id, p));
+        keys.is_sorted()
     }
+}
+
+/// Each of `entries` with whether one of the ranges `paged` (ascending, as
+/// in a `FillList`) holds it.
+pub fn with_paged_marks<'a>(
+    entries: &'a [(u64, Entry)],
+    paged: &'a [std::ops::Range<usize>],
+) -> impl Iterator<Item = (u64, Entry, bool)> + 'a {
+    let mut ranges = paged.iter().peekable();
+    entries.iter().enumerate().map(move |(i, &(id, e))| {
+        while ranges.next_if(|r| r.end <= i).is_some() {}
+        (id, e, ranges.peek().is_some_and(|r| r.contains(&i)))
+    })
 }
 
 /// Sorts entries, none of them paged, into fill order.
@@ -628,6 +632,33 @@ mod tests {
             damaged: false,
             odd_gen: false,
         }
+    }
+
+    /// Fill order: by shard; in a shard, paged entries ascending by id
+    /// first, then the others ascending by hash.
+    #[test]
+    fn fill_order_puts_paged_entries_first_in_their_shard() {
+        let idx = Index::default();
+        // Ids 1..=300 open pages 0 and 1; the lone ones go to tables.
+        for id in (1..=300).chain((2..302).map(lone)) {
+            idx.insert(id, e(id));
+        }
+        let list = idx.freeze().entries_in_fill_order();
+        assert!(list.in_fill_order());
+        assert_eq!(list.paged.iter().map(|r| r.len()).sum::<usize>(), 300);
+        // A paged range in id order, its shard's table entries after it.
+        let first = list.paged[0].clone();
+        assert!(first.len() > 1 && first.end < list.entries.len());
+        let mut swapped = list.clone();
+        swapped.entries.swap(first.start, first.start + 1);
+        assert!(!swapped.in_fill_order(), "paged entries out of id order");
+        let mut unmarked = list.clone();
+        unmarked.paged.remove(0);
+        assert!(
+            !unmarked.in_fill_order(),
+            "paged entries taken for table ones"
+        );
+        assert!(FillList::sorted(idx.entries()).in_fill_order());
     }
 
     #[test]

@@ -43,8 +43,9 @@ pub fn page_of(id: u64) -> u64 {
     id >> PAGE_BITS
 }
 
+/// An id's place in its page.
 #[inline]
-fn place(id: u64) -> usize {
+pub fn place(id: u64) -> usize {
     (id & PAGE_MASK) as usize
 }
 

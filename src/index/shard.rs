@@ -18,18 +18,18 @@
 //!
 //! The shards are chosen by page, so a page lies wholly in one shard.
 
-use super::pages::{first_id, Pages, PAGE_IDS};
+use super::pages::{place, Pages, PAGE_IDS};
 use super::table::{mix, Entry, Run, Table};
 
 /// A page opens for an id at most this far from its page's first id (and
 /// not for the first, whose predecessor lies in another page).
-const OPEN_WITHIN: u64 = 8;
+const OPEN_WITHIN: usize = 8;
 /// Free page slots a shard may hold beyond one per id held in pages: room
 /// for a few pages however empty.
 const SPARE_SLOTS: usize = 4 * PAGE_IDS;
 /// Ids in a row, ending with the one that would open a page, that the
 /// table must hold before sparse pages are closed to make room for it.
-const RUN_TO_CLOSE: u64 = 4;
+const RUN_TO_CLOSE: usize = 4;
 
 /// Every method that takes `hash` takes `mix(id)`, for the table.
 #[derive(Default, Clone)]
@@ -40,10 +40,6 @@ pub struct Shard {
     /// empty (removals do not narrow it): a page opened outside them has
     /// no ids in the table to take over.
     span: Option<(u64, u64)>,
-    /// Ids the shard moved into or out of the table on its own (opening
-    /// and closing pages) or put there for want of a page: a fill's run of
-    /// in-order inserts ends when it changes (see `insert_paged`).
-    moved: u64,
 }
 
 impl Shard {
@@ -169,20 +165,16 @@ impl Shard {
         if let Some(old) = self.pages.insert(id, e) {
             return old;
         }
-        let moved = self.moved;
-        let old = if self.has_room() {
-            self.open_page(id);
-            self.pages.insert(id, e).flatten()
-        } else {
-            self.moved += 1;
-            run.count_other();
-            self.note(id);
-            self.table.insert(hash, id, e)
-        };
-        if self.moved != moved {
-            run.end();
+        if self.has_room() {
+            if self.open_page(id) {
+                run.end();
+            }
+            return self.pages.insert(id, e).flatten();
         }
-        old
+        run.end();
+        run.count_other();
+        self.note(id);
+        self.table.insert(hash, id, e)
     }
 
     /// Shrinks the table to `want` slots if it has more than twice as
@@ -211,7 +203,7 @@ impl Shard {
     /// Whether `id`, whose page is not open, opens it (room permitting).
     #[inline]
     fn opens_page_for(&self, id: u64) -> bool {
-        let place = id - first_id(super::pages::page_of(id));
+        let place = place(id);
         place != 0
             && place <= OPEN_WITHIN
             && self.table.len() != 0
@@ -222,9 +214,9 @@ impl Shard {
     /// its page (`id`'s predecessor is known to be there).
     #[cold]
     fn ends_run_to_close(&self, id: u64) -> bool {
-        let place = id - first_id(super::pages::page_of(id));
-        place >= RUN_TO_CLOSE - 1
-            && (2..RUN_TO_CLOSE).all(|back| self.table.get(mix(id - back), id - back).is_some())
+        place(id) >= RUN_TO_CLOSE - 1
+            && (2..RUN_TO_CLOSE as u64)
+                .all(|back| self.table.get(mix(id - back), id - back).is_some())
     }
 
     /// Whether one more page keeps the pages within their bound.
@@ -246,7 +238,6 @@ impl Shard {
             match self.pages.sparsest() {
                 Some((page, ids)) if ids < PAGE_IDS / 2 => {
                     for (id, e) in self.pages.close(page) {
-                        self.moved += 1;
                         self.note(id);
                         self.table.insert(mix(id), id, e);
                     }
@@ -257,22 +248,25 @@ impl Shard {
     }
 
     /// Opens `id`'s page, moving into it the ids of that page the table
-    /// holds.
+    /// holds; returns whether there were any.
     #[cold]
-    fn open_page(&mut self, id: u64) {
+    fn open_page(&mut self, id: u64) -> bool {
         self.pages.open(id);
-        let Some((lo, hi)) = self.span else { return };
-        let first = first_id(super::pages::page_of(id));
+        let Some((lo, hi)) = self.span else {
+            return false;
+        };
+        let first = id - place(id) as u64;
         let last = first + (PAGE_IDS as u64 - 1);
+        let before = self.table.len();
         for other in first.max(lo)..=last.min(hi) {
             if let Some(e) = self.table.remove(mix(other), other) {
-                self.moved += 1;
                 self.pages.insert(other, e);
             }
         }
         if self.table.len() == 0 {
             self.span = None;
         }
+        self.table.len() != before
     }
 
     #[inline]
@@ -286,6 +280,7 @@ impl Shard {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pages::first_id;
     use super::*;
     use std::collections::HashMap;
 
@@ -411,13 +406,17 @@ mod tests {
         // Pairs of ids at a page's start, scattered: each opens its page
         // while the pages stay within their bound, four pages of two; the
         // later pairs, too short a run to close one, go to the table.
-        for _ in 0..100 {
-            let page = xorshift(&mut x) >> 20;
+        let pairs: Vec<u64> = (0..100).map(|_| first_id(xorshift(&mut x) >> 20)).collect();
+        for &first in &pairs {
             for place in [1, 2] {
-                ins(&mut s, first_id(page) + place, e(place));
+                ins(&mut s, first + place, e(place));
             }
         }
         assert_eq!(s.paged(), (8, 4));
+        // The first four pairs' pages: the later pairs closed none.
+        let paged = |s: &Shard, id| s.pages.get(id).is_some();
+        assert!(pairs[..4].iter().all(|&first| paged(&s, first + 1)));
+        assert!(pairs[4..].iter().all(|&first| !paged(&s, first + 1)));
         // A run still opens every page it reaches: at its fourth id, it
         // closes one of the pairs' pages to make room.
         let base = 1u64 << 40;
@@ -426,6 +425,38 @@ mod tests {
         }
         assert_eq!(s.paged(), (10_006, 43));
         assert_eq!(s.len(), 100_000 + 200 + 10_000);
+    }
+
+    /// During a fill, an entry marked paged that finds no room goes to the
+    /// table the ordinary way, which ends the table's in-order run: an
+    /// in-order insert after it would otherwise take the slot it holds.
+    #[test]
+    fn a_paged_entry_without_room_ends_the_fill_s_run() {
+        let mut s = Shard::with_slots(256);
+        let mut run = Run::default();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        // Four scattered marked entries open four pages of one id: the
+        // pages' bound is reached.
+        for i in 0..4 {
+            s.insert_paged(&mut run, 0, first_id(xorshift(&mut x) >> 20) + 9, e(i));
+        }
+        assert_eq!(s.paged(), (4, 4));
+        // 200 ids that open no page, in hash order; the 100th comes marked.
+        let mut ids: Vec<u64> = (0..200).map(|i| (i << 8) | 255).collect();
+        ids.sort_unstable_by_key(|&id| mix(id));
+        for (k, &id) in ids.iter().enumerate() {
+            if k == 100 {
+                assert_eq!(s.insert_paged(&mut run, mix(id), id, e(id)), None);
+            } else {
+                assert_eq!(s.insert_in_order(&mut run, mix(id), id, e(id)), None);
+            }
+        }
+        // The run ended at the 100th: it and the 99 after it are counted.
+        assert_eq!((s.paged(), run.after()), ((4, 4), 100));
+        assert_eq!(s.table().len(), 200);
+        for &id in &ids {
+            assert_eq!(get(&s, id), Some(e(id)), "id {id}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 use crate::format::crc::{crc, crc_with_identity, identity_hasher};
 use crate::format::header::{le_u32, le_u64};
-use crate::index::{Entry, FillList};
+use crate::index::{with_paged_marks, Entry, FillList};
 
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"WALSSNAP";
 /// The version written. Version 1 files (no paged bit) are read too.
@@ -69,10 +69,7 @@ impl Snapshot {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0u8; SNAPSHOT_HEADER_LEN];
         out.reserve(self.entries.len() * ENTRY_LEN);
-        let mut paged = self.paged.iter().peekable();
-        for (i, (id, e)) in self.entries.iter().enumerate() {
-            while paged.next_if(|r| r.end <= i).is_some() {}
-            let in_page = paged.peek().is_some_and(|r| r.contains(&i));
+        for (id, e, in_page) in with_paged_marks(&self.entries, &self.paged) {
             out.extend_from_slice(&id.to_le_bytes());
             let loc =
                 e.offset | if e.damaged { DAMAGED } else { 0 } | if in_page { PAGED } else { 0 };

@@ -417,6 +417,12 @@ mod tests {
         }
     }
 
+    /// Entries sorted by id, to compare sets of them.
+    fn by_id(mut entries: Vec<(u64, Entry)>) -> Vec<(u64, Entry)> {
+        entries.sort_unstable_by_key(|e| e.0);
+        entries
+    }
+
     /// The body of a version 2 snapshot of an odd generation, whose
     /// entries may point below `end`.
     fn test_body<F>(file: &F, count: usize, end: u64) -> Body<'_, F> {
@@ -590,24 +596,20 @@ mod tests {
         let path = write(&StdVfs, dir.path(), &s).unwrap();
         let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
         let body = test_body(&file, s.entries.len(), 1 << 40);
-        let mut want = source.entries();
-        want.sort_unstable_by_key(|e| e.0);
+        let want = by_id(source.entries());
         for parts in [1, 2] {
             let mut index = Index::with_capacity(s.entries.len());
             let mut crc = identity_hasher(LOG);
             let filled = body.fill(&mut index, parts, &mut crc).unwrap().unwrap();
             assert_eq!((index.paged(), filled.out_of_order), ((paged, pages), 0));
-            // The tables, sized for every entry, shrink to their own ids:
-            // as much memory as the source took, within 2%.
-            index.exclusive().shrink_tables();
-            assert_eq!(
-                (index.memory_bytes(), source.memory_bytes()),
-                (3_873_056, 3_799_776)
-            );
-            let mut got = index.entries();
-            got.sort_unstable_by_key(|e| e.0);
-            assert_eq!(got, want, "{parts} parts");
+            assert_eq!(by_id(index.entries()), want, "{parts} parts");
         }
+        // A load shrinks the tables, sized for every entry, to their own
+        // ids: as much memory as the source took, within 2%.
+        let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
+        assert_eq!(l.index.paged(), (paged, pages));
+        let memory = (l.index.memory_bytes(), source.memory_bytes());
+        assert_eq!(memory, (3_873_056, 3_799_776));
     }
 
     /// Entries marked paged but scattered, out of fill order, among
@@ -623,11 +625,7 @@ mod tests {
         let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
         // Every other marked entry went to the table, out of order.
         assert_eq!((l.index.paged(), l.out_of_order), ((64, 64), 100_000 - 64));
-        let mut got = l.index.entries();
-        got.sort_unstable_by_key(|e| e.0);
-        let mut want = s.entries.clone();
-        want.sort_unstable_by_key(|e| e.0);
-        assert_eq!(got, want);
+        assert_eq!(by_id(l.index.entries()), by_id(s.entries));
     }
 
     /// A read that fails while the entries load rejects the snapshot with
