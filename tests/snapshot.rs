@@ -9,6 +9,7 @@ use std::sync::Arc;
 use walstore::{Durability, ErrorKind, Options, RecoveryMode, Store};
 mod common;
 use common::tmp as tempdir;
+use tempfile::TempDir;
 
 type Model = BTreeMap<u64, Vec<u8>>;
 
@@ -65,12 +66,18 @@ fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
 /// A store with a snapshot in the middle of its history: returns the
 /// model, the snapshot's position and the records written after it.
 fn build(dir: &Path) -> (Model, u64, u64) {
+    build_with(dir, 20, 3)
+}
+
+/// `build` with ids `0..ids`, of which every `every`th is deleted before
+/// the snapshot.
+fn build_with(dir: &Path, ids: u64, every: usize) -> (Model, u64, u64) {
     let s = Store::open(dir, &flush()).unwrap();
     let mut m = Model::new();
-    for id in 0..20 {
+    for id in 0..ids {
         put(&s, &mut m, id, 0);
     }
-    for id in (0..20).step_by(3) {
+    for id in (0..ids).step_by(every) {
         del(&s, &mut m, id);
     }
     put(&s, &mut m, 1, 1);
@@ -131,6 +138,18 @@ fn a_missing_snapshot_means_a_full_replay_with_the_same_result() {
     assert_matches(&s, &m, 0..40, "full replay");
 }
 
+/// Opens a copy of the store in `pristine` whose snapshot `snap` holds
+/// `bytes` instead, and checks that the open refused it.
+fn open_refusing(pristine: &Path, snap: &Path, bytes: &[u8], what: &str) -> (TempDir, Store) {
+    let d = tempdir();
+    copy_dir(pristine, d.path());
+    fs::write(d.path().join(snap.file_name().unwrap()), bytes).unwrap();
+    let s = Store::open(d.path(), &flush()).unwrap();
+    assert_eq!(s.open_report().snapshot_used, None, "{what}");
+    assert_eq!(s.open_report().snapshots_rejected.len(), 1, "{what}");
+    (d, s)
+}
+
 /// Every byte of the snapshot damaged, and every truncation of it: the open
 /// never trusts it, replays the whole log, gets the exact same state, and
 /// removes the bad file.
@@ -150,12 +169,7 @@ fn a_damaged_or_truncated_snapshot_is_never_trusted() {
     });
     let truncated = (0..good.len()).map(|l| (format!("truncated to {l}"), good[..l].to_vec()));
     for (what, bytes) in damaged.chain(truncated) {
-        let d = tempdir();
-        copy_dir(pristine.path(), d.path());
-        fs::write(d.path().join(snap.file_name().unwrap()), &bytes).unwrap();
-        let s = Store::open(d.path(), &flush()).unwrap();
-        assert_eq!(s.open_report().snapshot_used, None, "{what}");
-        assert_eq!(s.open_report().snapshots_rejected.len(), 1, "{what}");
+        let (d, s) = open_refusing(pristine.path(), &snap, &bytes, &what);
         assert_matches(&s, &m, 0..40, &what);
         drop(s);
         assert!(snapshot_files(d.path()).is_empty(), "{what}: removed");
@@ -163,6 +177,52 @@ fn a_damaged_or_truncated_snapshot_is_never_trusted() {
     }
     assert_eq!(cases, 2 * good.len());
     println!("damaged or truncated snapshots refused: {cases}");
+}
+
+/// Ids in a row go to the index's pages, and a page at least half full is
+/// written as a page image. Such a snapshot reopens to exactly the model;
+/// damage to its page count, to its first image's head, or to a slot (every
+/// byte of those, every seventh of the slots), or a truncation inside its
+/// images, is refused, and the open replays the log instead.
+#[test]
+fn a_snapshot_with_page_images_reopens_exactly_and_refuses_every_damage() {
+    let t = tempdir();
+    let (m, pos, after) = build_with(t.path(), 600, 5);
+    let snap = snapshot_files(t.path()).pop().unwrap();
+    let good = fs::read(&snap).unwrap();
+    // Pages 0 and 1 (204 and 205 ids) as images; page 2's 71 as entries.
+    assert_eq!(good[64..72], 2u64.to_le_bytes());
+    assert_eq!(good.len(), 72 + 2 * 3088 + 71 * 20);
+    let s = Store::open(t.path(), &flush()).unwrap();
+    assert_eq!(s.open_report().snapshot_used, Some(pos));
+    assert_eq!(s.open_report().records_replayed, after);
+    assert_matches(&s, &m, 0..700, "from images");
+    drop(s);
+
+    let pristine = tempdir();
+    copy_dir(t.path(), pristine.path());
+    let image = 72..72 + 3088;
+    let heads = (64..image.start + 16).map(|i| (i, 0x5a));
+    let slots = (image.start + 16..image.end).step_by(7).map(|i| (i, 0x01));
+    let damaged = heads.chain(slots).map(|(i, flip)| {
+        let mut d = good.clone();
+        d[i] ^= flip;
+        (format!("byte {i} damaged"), d)
+    });
+    let cuts = [73, 72 + 16, 72 + 3087, 72 + 3088, 72 + 2 * 3088 - 1];
+    let truncated = cuts.map(|l| (format!("truncated to {l}"), good[..l].to_vec()));
+    let mut cases = 0;
+    for (what, bytes) in damaged.chain(truncated) {
+        let (_d, s) = open_refusing(pristine.path(), &snap, &bytes, &what);
+        assert_eq!(
+            s.open_report().records_replayed,
+            600 + 120 + 1 + after,
+            "{what}"
+        );
+        assert_matches(&s, &m, 0..700, &what);
+        cases += 1;
+    }
+    assert_eq!(cases, 24 + 3072 / 7 + 1 + 5);
 }
 
 #[test]
@@ -427,14 +487,14 @@ fn an_automatic_snapshot_copied_while_writers_go_on_reopens_exactly() {
     s.close().unwrap();
     // The copy met the writes: it holds the 21 ids at the position, less
     // the 4 deleted (4, 10, 11, 12) and the 2 overwritten (3, 5) after it.
-    // 64 header bytes and 20 per entry.
+    // 72 bytes of header and page count, and 20 per entry.
     let snap: Vec<PathBuf> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "snap"))
         .collect();
     assert_eq!(snap.len(), 1);
-    assert_eq!(fs::metadata(&snap[0]).unwrap().len(), 64 + 20 * 15);
+    assert_eq!(fs::metadata(&snap[0]).unwrap().len(), 72 + 20 * 15);
 
     let s = Store::open(dir.path(), &o).unwrap();
     assert_eq!(s.open_report().snapshot_used, Some(position));

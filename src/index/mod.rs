@@ -12,7 +12,7 @@ mod pages;
 mod shard;
 mod table;
 
-use pages::page_of;
+pub use pages::{first_id, page_of, PAGE_BITS, PAGE_IDS};
 use shard::Shard;
 pub use table::Entry;
 use table::{capacity_for, mix, Run, Table, GROW_DEN, GROW_NUM};
@@ -408,7 +408,13 @@ fn fill_key(id: u64, paged: bool) -> (usize, bool, u64) {
 /// high ones.
 #[inline]
 pub fn shard_of(id: u64) -> usize {
-    mix(page_of(id)) as usize & (SHARDS - 1)
+    shard_of_page(page_of(id))
+}
+
+/// The shard that holds the ids of page `page`.
+#[inline]
+pub fn shard_of_page(page: u64) -> usize {
+    mix(page) as usize & (SHARDS - 1)
 }
 
 /// (Part of) an index being filled ([`Index::fillers`]) from entries in
@@ -448,6 +454,22 @@ impl Filler<'_> {
             }
             t.insert_in_order(&mut self.runs[i], mix(id), id, e)
         })
+    }
+
+    /// Opens page `page` of a shard this filler fills, ahead of any entry
+    /// of that shard, with `ids` ids in the slot words `words` (see
+    /// `Pages::adopt`): `Some` of whether it did, false if that page is
+    /// open already; `None` (nothing done) if the shard is not this
+    /// filler's.
+    pub fn adopt_page_if_mine(
+        &mut self,
+        page: u64,
+        ids: u32,
+        words: impl Iterator<Item = u32>,
+    ) -> Option<bool> {
+        let i = shard_of_page(page).wrapping_sub(self.first);
+        let t = self.shards.get_mut(i)?;
+        Some(t.adopt_page(page, ids, words))
     }
 
     /// How many entries came after their shard's run of entries in fill

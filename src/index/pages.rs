@@ -55,24 +55,23 @@ pub fn first_id(page: u64) -> u64 {
     page << PAGE_BITS
 }
 
-#[derive(Clone)]
+/// A page's number and count; its slots lie at the same place in
+/// `Pages::slots`.
+#[derive(Clone, Copy)]
 struct Page {
     /// The page's number (its first id over `PAGE_IDS`).
     number: u64,
-    slots: Box<[Slot; PAGE_IDS]>,
     /// Occupied slots.
     ids: u32,
 }
 
-impl Page {
-    /// Every (id, entry) it holds, ascending by id.
-    fn entries(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
-        let first = first_id(self.number);
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(move |(i, s)| slot_entry(s).map(|e| (first + i as u64, e)))
-    }
+/// Every (id, entry) the slots of page `number` hold, ascending by id.
+fn page_entries(number: u64, slots: &[Slot; PAGE_IDS]) -> impl Iterator<Item = (u64, Entry)> + '_ {
+    let first = first_id(number);
+    slots
+        .iter()
+        .enumerate()
+        .filter_map(move |(i, s)| slot_entry(s).map(|e| (first + i as u64, e)))
 }
 
 /// Page numbers are hashed with the index's own mix, a bijection: the
@@ -100,6 +99,9 @@ impl Hasher for PageHasher {
 #[derive(Default, Clone)]
 pub struct Pages {
     pages: Vec<Page>,
+    /// The slots of `pages[i]` at `slots[i]`: one allocation for the
+    /// pages of a shard, rather than one per page.
+    slots: Vec<[Slot; PAGE_IDS]>,
     /// Page number to its place in `pages`.
     map: HashMap<u64, usize, BuildHasherDefault<PageHasher>>,
     /// The place in `pages` of the page a change last went to: a run of
@@ -139,7 +141,7 @@ impl Pages {
     #[inline]
     pub fn get(&self, id: u64) -> Option<Option<Entry>> {
         let at = self.find(page_of(id))?;
-        Some(slot_entry(&self.pages[at].slots[place(id)]))
+        Some(slot_entry(&self.slots[at][place(id)]))
     }
 
     /// Stores `e` for `id` if its page is here: `Some` of the entry it
@@ -148,8 +150,7 @@ impl Pages {
     pub fn insert(&mut self, id: u64, e: Entry) -> Option<Option<Entry>> {
         let at = self.find(page_of(id))?;
         self.last = at;
-        let p = &mut self.pages[at];
-        let s = &mut p.slots[place(id)];
+        let (p, s) = (&mut self.pages[at], &mut self.slots[at][place(id)]);
         let old = slot_entry(s);
         *s = new_slot(e);
         if old.is_none() {
@@ -163,8 +164,7 @@ impl Pages {
     /// of `None` if it held none). A page left empty is freed.
     pub fn remove(&mut self, id: u64) -> Option<Option<Entry>> {
         let at = self.find(page_of(id))?;
-        let p = &mut self.pages[at];
-        let s = &mut p.slots[place(id)];
+        let (p, s) = (&mut self.pages[at], &mut self.slots[at][place(id)]);
         let old = slot_entry(s);
         if old.is_some() {
             *s = EMPTY;
@@ -183,22 +183,43 @@ impl Pages {
         let had = self.map.insert(number, self.pages.len());
         debug_assert!(had.is_none());
         self.last = self.pages.len();
-        self.pages.push(Page {
-            number,
-            slots: Box::new([EMPTY; PAGE_IDS]),
-            ids: 0,
-        });
+        self.pages.push(Page { number, ids: 0 });
+        self.slots.push([EMPTY; PAGE_IDS]);
     }
 
-    /// Removes the page at place `at`; the last page takes its place.
-    fn take(&mut self, at: usize) -> Page {
+    /// Opens page `number` with `ids` ids in its slots, given as their
+    /// 768 words in order (each slot: the location's low and high word,
+    /// the length; see `new_slot`), which the caller has checked; false,
+    /// changing nothing, if it is here already.
+    pub fn adopt(&mut self, number: u64, ids: u32, words: impl Iterator<Item = u32>) -> bool {
+        if self.find(number).is_some() {
+            return false;
+        }
+        self.open(first_id(number));
+        let at = self.pages.len() - 1;
+        for (w, from) in self.slots[at].as_flattened_mut().iter_mut().zip(words) {
+            *w = from;
+        }
+        debug_assert_eq!(
+            self.slots[at].iter().filter(|s| **s != EMPTY).count(),
+            ids as usize
+        );
+        self.pages[at].ids = ids;
+        self.ids += ids as usize;
+        true
+    }
+
+    /// Removes the page at place `at`, returning its number and slots;
+    /// the last page takes its place.
+    fn take(&mut self, at: usize) -> (u64, [Slot; PAGE_IDS]) {
         let p = self.pages.swap_remove(at);
+        let slots = self.slots.swap_remove(at);
         self.map.remove(&p.number);
         if let Some(moved) = self.pages.get(at) {
             self.map.insert(moved.number, at);
         }
         self.ids -= p.ids as usize;
-        p
+        (p.number, slots)
     }
 
     /// The page holding the fewest ids, and how many it holds.
@@ -210,7 +231,10 @@ impl Pages {
     /// Closes page `page`, returning the entries it held.
     pub fn close(&mut self, page: u64) -> Vec<(u64, Entry)> {
         match self.find(page) {
-            Some(at) => self.take(at).entries().collect(),
+            Some(at) => {
+                let (number, slots) = self.take(at);
+                page_entries(number, &slots).collect()
+            }
             None => Vec::new(),
         }
     }
@@ -221,7 +245,7 @@ impl Pages {
     pub fn prefetch(&self, id: u64) -> bool {
         match self.find(page_of(id)) {
             Some(at) => {
-                crate::vfs::sys::prefetch(&self.pages[at].slots[place(id)]);
+                crate::vfs::sys::prefetch(&self.slots[at][place(id)]);
                 true
             }
             None => false,
@@ -229,10 +253,12 @@ impl Pages {
     }
 
     /// Bytes of memory the pages take (the list and the map included).
+    /// The slots' spare capacity is left out: address space that growing
+    /// the list reserved and that no page has touched yet.
     pub fn memory_bytes(&self) -> usize {
         let per_page = std::mem::size_of::<[Slot; PAGE_IDS]>();
         let per_entry = std::mem::size_of::<(u64, usize)>() + 1;
-        self.pages.len() * per_page
+        self.slots.len() * per_page
             + self.pages.capacity() * std::mem::size_of::<Page>()
             + self.map.capacity() * per_entry
     }
@@ -240,16 +266,24 @@ impl Pages {
     /// Appends the entries that `keep` accepts to `out`, in ascending id
     /// order.
     pub fn extend_in_id_order(&self, out: &mut Vec<(u64, Entry)>, keep: impl Fn(&Entry) -> bool) {
-        let mut pages: Vec<&Page> = self.pages.iter().collect();
-        pages.sort_unstable_by_key(|p| p.number);
-        for p in pages {
-            out.extend(p.entries().filter(|(_, e)| keep(e)));
+        let mut pages: Vec<(u64, &[Slot; PAGE_IDS])> = self
+            .pages
+            .iter()
+            .map(|p| p.number)
+            .zip(&self.slots)
+            .collect();
+        pages.sort_unstable_by_key(|p| p.0);
+        for (number, slots) in pages {
+            out.extend(page_entries(number, slots).filter(|(_, e)| keep(e)));
         }
     }
 
     /// Every (id, entry), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
-        self.pages.iter().flat_map(Page::entries)
+        let numbers = self.pages.iter().map(|p| p.number);
+        numbers
+            .zip(&self.slots)
+            .flat_map(|(n, s)| page_entries(n, s))
     }
 }
 

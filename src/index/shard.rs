@@ -177,6 +177,13 @@ impl Shard {
         self.table.insert(hash, id, e)
     }
 
+    /// `Pages::adopt`, for ids none of which the table holds (a
+    /// snapshot's load places its page images before its entries).
+    pub fn adopt_page(&mut self, page: u64, ids: u32, words: impl Iterator<Item = u32>) -> bool {
+        debug_assert!(self.table.len() == 0);
+        self.pages.adopt(page, ids, words)
+    }
+
     /// Shrinks the table to `want` slots if it has more than twice as
     /// many (or holds no id and has more): a replay or a snapshot's load
     /// sized it for every id, before many went to pages. `want` must hold

@@ -2,16 +2,18 @@
 //! trust.
 
 mod format;
+mod images;
 
 pub use format::Snapshot;
 pub(crate) use format::ENTRY_LEN;
 
-use format::{decode_entry, Header, SNAPSHOT_HEADER_LEN};
+use format::{decode_entry, Header, IMAGES_AT, SNAPSHOT_HEADER_LEN};
+use images::{Image, IMAGE_LEN};
 
 use crate::error::{Error, Result};
 use crate::format::crc::{hasher, identity_hasher};
 use crate::format::names::{parse_snapshot_file_name, snapshot_file_name, TEMP_SUFFIX};
-use crate::index::{shard_of, Filler, Index};
+use crate::index::{shard_of, shard_of_page, Filler, Index, PAGE_IDS};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -97,6 +99,7 @@ pub(crate) fn load<V: Vfs>(
     let s = Snapshot::decode(&b)?;
     let h = Header::decode(&b)?;
     check_header(path, &h, log_id, generation, log_valid_from, log_len)?;
+    // (Page images' entries come first, in `load_index` too.)
     if let Some((id, e)) = s
         .entries
         .iter()
@@ -122,6 +125,8 @@ pub(crate) struct Loaded {
 
 /// Entries read and hashed at a time by `load_index`.
 const CHUNK_ENTRIES: usize = 1 << 16;
+/// Page images read and hashed at a time by `load_index` (about 800 KB).
+const IMAGE_CHUNK: usize = 256;
 
 /// Snapshots of at least this many entries load on two threads: below it,
 /// starting a thread costs more than it saves. Fuzz builds lower it, so
@@ -150,36 +155,41 @@ pub(crate) fn load_index<V: Vfs>(
         .open(path, OpenMode::ReadOnly)
         .map_err(|e| format!("open: {e}"))?;
     let len = f.len().map_err(|e| format!("stat: {e}"))?;
-    let mut head = [0u8; SNAPSHOT_HEADER_LEN];
-    let head_len = SNAPSHOT_HEADER_LEN.min(usize::try_from(len).unwrap_or(usize::MAX));
+    let mut head = [0u8; IMAGES_AT];
+    let head_len = IMAGES_AT.min(usize::try_from(len).unwrap_or(usize::MAX));
     f.read_exact_at(&mut head[..head_len], 0)
         .map_err(|e| format!("read: {e}"))?;
     let h = Header::decode(&head[..head_len])?;
-    let body_len = len - SNAPSHOT_HEADER_LEN as u64;
-    h.check_body_len(body_len)?;
+    h.check_len(len)?;
     check_header(path, &h, log_id, generation, log_valid_from, log_len)?;
     let count = usize::try_from(h.count).map_err(|_| "too large".to_string())?;
+    let pages = usize::try_from(h.pages).map_err(|_| "too large".to_string())?;
 
     let body = Body {
         file: &f,
+        pages,
+        images_at: h.images_at() as u64,
         count,
+        entries_at: h.entries_at() as u64,
         odd_gen: h.odd_gen(),
         paged_bit: h.paged_bit(),
         valid: log_valid_from..h.position,
     };
-    let parts = if count >= PARALLEL_ENTRIES {
+    let parts = if count + pages * PAGE_IDS >= PARALLEL_ENTRIES {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
     } else {
         1
     };
     let mut crc = identity_hasher(h.log_id);
+    crc.update(&head[SNAPSHOT_HEADER_LEN..h.images_at()]);
+    let before_fill = crc.clone();
     let mut index = Index::with_capacity(count);
     let filled = match body.fill(&mut index, parts, &mut crc) {
         Ok(filled) => filled,
         Err(Alone) => {
             // Fill the index again, on this thread alone.
             index = Index::with_capacity(count);
-            crc = identity_hasher(h.log_id);
+            crc = before_fill;
             body.fill(&mut index, 1, &mut crc)
                 .expect("one part has the whole file to itself")
         }
@@ -199,10 +209,13 @@ pub(crate) fn load_index<V: Vfs>(
     })
 }
 
-/// A snapshot's entries, in its file.
+/// A snapshot's page images and entries, in its file.
 struct Body<'a, F> {
     file: &'a F,
+    pages: usize,
+    images_at: u64,
     count: usize,
+    entries_at: u64,
     odd_gen: bool,
     paged_bit: u64,
     /// The log offsets an entry may point at.
@@ -220,9 +233,9 @@ struct Filled {
 }
 
 /// The parts of a fill could not share the work, and one part has to do
-/// it all: a thread could not be started, or an entry lay in the range of
-/// the file of a part that does not fill its shard (the file is not in
-/// fill order).
+/// it all: a thread could not be started, or a page image or an entry lay
+/// in the range of the file of a part that does not fill its shard (the
+/// file is not in fill order).
 #[derive(Debug)]
 struct Alone;
 
@@ -230,69 +243,119 @@ struct Alone;
 /// with one part, `Ok(Err(message))` for a file that cannot be read.
 type Fill = Result<Result<Filled, String>, Alone>;
 
+/// The range of page images and the range of entries one part fills.
+#[derive(Clone)]
+struct Share {
+    images: std::ops::Range<usize>,
+    entries: std::ops::Range<usize>,
+}
+
+/// What one part read: its outcome, then the CRCs of its images and of
+/// its entries.
+type Part = (Fill, crc32fast::Hasher, crc32fast::Hasher);
+
 impl<F: VfsFile> Body<'_, F> {
-    /// Fills `index` from the entries with `parts` fillers, each on a
-    /// thread of its own but the first. In fill order the entries of each
-    /// filler's shards lie together, so each reads only its own range of
-    /// the file; `crc` ends up having taken in every entry.
+    /// Fills `index` from the page images and entries with `parts`
+    /// fillers, each on a thread of its own but the first. In fill order
+    /// the images and the entries of each filler's shards lie together, so
+    /// each reads only its own two ranges of the file; `crc` ends up
+    /// having taken in every image, then every entry.
     fn fill(&self, index: &mut Index, parts: usize, crc: &mut crc32fast::Hasher) -> Fill {
         let fillers = index.fillers(parts);
-        let mut bounds = Vec::with_capacity(fillers.len() + 1);
-        bounds.push(0);
+        let mut shares = vec![Share {
+            images: 0..0,
+            entries: 0..0,
+        }];
         for f in &fillers[1..] {
-            match self.first_of_shard(f.first_shard()) {
-                Ok(at) => bounds.push(at.max(*bounds.last().unwrap())),
+            let shard = f.first_shard();
+            let last = shares.last_mut().expect("one share at least");
+            let found = self.first_image_of_shard(shard).and_then(|image| {
+                let entry = self.first_entry_of_shard(shard)?;
+                Ok((image.max(last.images.start), entry.max(last.entries.start)))
+            });
+            match found {
+                Ok((image, entry)) => {
+                    last.images.end = image;
+                    last.entries.end = entry;
+                    shares.push(Share {
+                        images: image..0,
+                        entries: entry..0,
+                    });
+                }
                 Err(e) => return Ok(Err(e)),
             }
         }
-        bounds.push(self.count);
-        let mut fillers = fillers.into_iter().zip(bounds.windows(2));
-        let (first, first_range) = fillers.next().expect("one filler at least");
+        let last = shares.last_mut().expect("one share at least");
+        last.images.end = self.pages;
+        last.entries.end = self.count;
+        let mut fillers = fillers.into_iter().zip(shares);
+        let (first, first_share) = fillers.next().expect("one filler at least");
         std::thread::scope(|s| {
             let mut others = Vec::new();
-            for (filler, range) in fillers {
-                let (from, to) = (range[0], range[1]);
+            for (filler, share) in fillers {
                 let started = std::thread::Builder::new()
                     .name("walstore-load".into())
-                    .spawn_scoped(s, move || {
-                        let mut crc = hasher();
-                        let part = self.fill_part(filler, from..to, &mut crc);
-                        (part, crc)
-                    });
+                    .spawn_scoped(s, move || self.fill_part(filler, share));
                 others.push(started.map_err(|_| Alone)?);
             }
-            let mut all = self.fill_part(first, first_range[0]..first_range[1], crc);
+            let mut done = vec![self.fill_part(first, first_share)];
             for t in others {
-                let (part, part_crc) = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                crc.combine(&part_crc);
-                all = match (all, part) {
-                    (Err(Alone), _) | (_, Err(Alone)) => Err(Alone),
-                    (Ok(a), Ok(b)) => Ok(a.and_then(|a| {
-                        let b = b?;
+                done.push(t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            for (_, images_crc, _) in &done {
+                crc.combine(images_crc);
+            }
+            for (_, _, entries_crc) in &done {
+                crc.combine(entries_crc);
+            }
+            done.into_iter()
+                .map(|(part, ..)| part)
+                .try_fold(Ok(Filled::default()), |all, part| {
+                    let part = part?;
+                    Ok(all.and_then(|a| {
+                        let b = part?;
                         Ok(Filled {
                             payload_bytes: a.payload_bytes + b.payload_bytes,
                             outside_first: a.outside_first.or(b.outside_first),
                             out_of_order: a.out_of_order + b.out_of_order,
                         })
-                    })),
-                };
-            }
-            all
+                    }))
+                })
         })
     }
 
+    /// Where the images of shard `shard` and the ones after it start, if
+    /// the file is in fill order.
+    fn first_image_of_shard(&self, shard: usize) -> Result<usize, String> {
+        let at = |k: usize| self.images_at + (k * IMAGE_LEN) as u64;
+        self.first_of_shard(shard, self.pages, at, shard_of_page)
+    }
+
     /// Where the entries of shard `shard` and the ones after it start, if
-    /// the file is in fill order (a binary search over the entries' ids).
-    fn first_of_shard(&self, shard: usize) -> Result<usize, String> {
-        let (mut lo, mut hi) = (0, self.count);
+    /// the file is in fill order.
+    fn first_entry_of_shard(&self, shard: usize) -> Result<usize, String> {
+        let at = |k: usize| self.entries_at + (k * ENTRY_LEN) as u64;
+        self.first_of_shard(shard, self.count, at, shard_of)
+    }
+
+    /// A binary search over `n` records, the `k`th at file offset `at(k)`
+    /// and starting with a u64 whose shard is `shard_of(u64)`.
+    fn first_of_shard(
+        &self,
+        shard: usize,
+        n: usize,
+        at: impl Fn(usize) -> u64,
+        shard_of: fn(u64) -> usize,
+    ) -> Result<usize, String> {
+        let (mut lo, mut hi) = (0, n);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let mut id = [0u8; 8];
-            let at = (SNAPSHOT_HEADER_LEN + mid * ENTRY_LEN) as u64;
+            let mut key = [0u8; 8];
+            let at = at(mid);
             self.file
-                .read_exact_at(&mut id, at)
+                .read_exact_at(&mut key, at)
                 .map_err(|e| format!("read at offset {at}: {e}"))?;
-            if shard_of(u64::from_le_bytes(id)) >= shard {
+            if shard_of(u64::from_le_bytes(key)) >= shard {
                 hi = mid;
             } else {
                 lo = mid + 1;
@@ -301,44 +364,83 @@ impl<F: VfsFile> Body<'_, F> {
         Ok(lo)
     }
 
-    /// Reads the entries in `range` (entry numbers), CRCs them into `crc`
-    /// and places them with `filler`, which must fill every one's shard.
-    fn fill_part(
-        &self,
-        mut filler: Filler<'_>,
-        range: std::ops::Range<usize>,
-        crc: &mut crc32fast::Hasher,
-    ) -> Fill {
+    /// Reads the images and entries of `share`, CRCs them, and places them
+    /// with `filler`, which must fill every one's shard: images first.
+    fn fill_part(&self, mut filler: Filler<'_>, share: Share) -> Part {
+        let (mut images_crc, mut entries_crc) = (hasher(), hasher());
         let mut out = Filled::default();
-        let mut buf = vec![0u8; CHUNK_ENTRIES.min(range.len()) * ENTRY_LEN];
-        let mut at = (SNAPSHOT_HEADER_LEN + range.start * ENTRY_LEN) as u64;
-        let mut left = range.len();
-        while left > 0 {
-            let n = left.min(CHUNK_ENTRIES);
-            let chunk = &mut buf[..n * ENTRY_LEN];
-            if let Err(e) = self.file.read_exact_at(chunk, at) {
-                return Ok(Err(format!("read at offset {at}: {e}")));
-            }
-            crc.update(chunk);
-            for c in chunk.chunks_exact(ENTRY_LEN) {
-                let (id, e, paged) = decode_entry(c, self.odd_gen, self.paged_bit);
-                if !self.valid.contains(&e.offset) {
-                    // The snapshot is rejected; such an offset may not even
-                    // fit an index slot, so it never goes in.
-                    out.outside_first.get_or_insert((id, e.offset));
+        let mut buf = Vec::new();
+        let images = (self.images_at, IMAGE_LEN, share.images, IMAGE_CHUNK);
+        let read = self.read_chunks(&mut buf, images, |chunk| {
+            images_crc.update(chunk);
+            for b in chunk.chunks_exact(IMAGE_LEN) {
+                let image = Image::decode(b, self.odd_gen, &self.valid).map_err(Ok)?;
+                out.payload_bytes += image.payload_bytes;
+                if let Some(first) = image.outside_first {
+                    // Rejected, as for an entry below.
+                    out.outside_first.get_or_insert(first);
                     continue;
                 }
-                let Some(old) = filler.insert_if_mine(id, e, paged) else {
-                    return Err(Alone);
-                };
-                let old = old.map_or(0, |o| u64::from(o.len));
-                out.payload_bytes = out.payload_bytes + u64::from(e.len) - old;
+                match filler.adopt_page_if_mine(image.number, image.ids, image.words()) {
+                    Some(true) => {}
+                    Some(false) => return Err(Ok(format::twice(image.number))),
+                    None => return Err(Err(Alone)),
+                }
             }
-            at += chunk.len() as u64;
-            left -= n;
+            Ok(())
+        });
+        let entries = (self.entries_at, ENTRY_LEN, share.entries, CHUNK_ENTRIES);
+        let read = read.and_then(|()| {
+            self.read_chunks(&mut buf, entries, |chunk| {
+                entries_crc.update(chunk);
+                for c in chunk.chunks_exact(ENTRY_LEN) {
+                    let (id, e, paged) = decode_entry(c, self.odd_gen, self.paged_bit);
+                    if !self.valid.contains(&e.offset) {
+                        // The snapshot is rejected; such an offset may not
+                        // even fit an index slot, so it never goes in.
+                        out.outside_first.get_or_insert((id, e.offset));
+                        continue;
+                    }
+                    let old = filler.insert_if_mine(id, e, paged).ok_or(Err(Alone))?;
+                    let old = old.map_or(0, |o| u64::from(o.len));
+                    out.payload_bytes = out.payload_bytes + u64::from(e.len) - old;
+                }
+                Ok(())
+            })
+        });
+        let fill = match read {
+            Ok(()) => {
+                out.out_of_order = filler.out_of_order();
+                Ok(Ok(out))
+            }
+            Err(Ok(why)) => Ok(Err(why)),
+            Err(Err(Alone)) => Err(Alone),
+        };
+        (fill, images_crc, entries_crc)
+    }
+
+    /// Reads the records `range` of the `len`-byte records from offset
+    /// `start`, `per_chunk` at a time into `buf`, and hands each chunk to
+    /// `each`. Stops at the first error: `Ok` of a message for a file that
+    /// cannot be read, `Err(Alone)` to start over with one part.
+    fn read_chunks(
+        &self,
+        buf: &mut Vec<u8>,
+        (start, len, range, per_chunk): (u64, usize, std::ops::Range<usize>, usize),
+        mut each: impl FnMut(&[u8]) -> Result<(), Result<String, Alone>>,
+    ) -> Result<(), Result<String, Alone>> {
+        let mut next = range.start;
+        while next < range.end {
+            let n = (range.end - next).min(per_chunk);
+            let at = start + (next * len) as u64;
+            buf.resize(n * len, 0);
+            self.file
+                .read_exact_at(buf, at)
+                .map_err(|e| Ok(format!("read at offset {at}: {e}")))?;
+            each(buf)?;
+            next += n;
         }
-        out.out_of_order = filler.out_of_order();
-        Ok(Ok(out))
+        Ok(())
     }
 }
 
@@ -423,14 +525,20 @@ mod tests {
         entries
     }
 
-    /// The body of a version 2 snapshot of an odd generation, whose
+    /// The body of the snapshot in `file`, of an odd generation, whose
     /// entries may point below `end`.
-    fn test_body<F>(file: &F, count: usize, end: u64) -> Body<'_, F> {
+    fn test_body<F: VfsFile>(file: &F, end: u64) -> Body<'_, F> {
+        let mut head = [0u8; IMAGES_AT];
+        file.read_exact_at(&mut head, 0).unwrap();
+        let h = Header::decode(&head).unwrap();
         Body {
             file,
-            count,
+            pages: h.pages as usize,
+            images_at: h.images_at() as u64,
+            count: h.count as usize,
+            entries_at: h.entries_at() as u64,
             odd_gen: true,
-            paged_bit: 1 << 63,
+            paged_bit: h.paged_bit(),
             valid: 64..end,
         }
     }
@@ -528,7 +636,7 @@ mod tests {
                 s.entries[half].1.offset,
                 s.entries[half - 1].1.offset,
             ] {
-                let body = test_body(&file, s.entries.len(), end);
+                let body = test_body(&file, end);
                 let ctx = format!("in fill order {in_order}, valid below {end}");
                 let mut got = Vec::new();
                 for parts in [1, 2] {
@@ -595,21 +703,75 @@ mod tests {
         assert_eq!(s.paged.iter().map(|r| r.len()).sum::<usize>(), paged);
         let path = write(&StdVfs, dir.path(), &s).unwrap();
         let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
-        let body = test_body(&file, s.entries.len(), 1 << 40);
+        let body = test_body(&file, 1 << 40);
+        // 781 pages as images; the first, with 30 ids (below 128), as
+        // entries, with the 50,000 scattered ids and the 18 before it.
+        assert_eq!((body.pages, body.count), (781, 50_048));
         let want = by_id(source.entries());
+        let mut crcs = Vec::new();
         for parts in [1, 2] {
             let mut index = Index::with_capacity(s.entries.len());
             let mut crc = identity_hasher(LOG);
+            crc.update(&(body.pages as u64).to_le_bytes());
             let filled = body.fill(&mut index, parts, &mut crc).unwrap().unwrap();
             assert_eq!((index.paged(), filled.out_of_order), ((paged, pages), 0));
             assert_eq!(by_id(index.entries()), want, "{parts} parts");
+            crcs.push(crc.finalize());
         }
+        let mut head = [0u8; IMAGES_AT];
+        file.read_exact_at(&mut head, 0).unwrap();
+        let h = Header::decode(&head).unwrap();
+        assert_eq!(h.check_entries_crc(crcs[0]), Ok(()));
+        assert_eq!(crcs[0], crcs[1]);
         // A load shrinks the tables, sized for every entry, to their own
-        // ids: as much memory as the source took, within 2%.
+        // ids: no more memory than the source took.
         let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
         assert_eq!(l.index.paged(), (paged, pages));
         let memory = (l.index.memory_bytes(), source.memory_bytes());
-        assert_eq!(memory, (3_873_056, 3_799_776));
+        assert_eq!(memory, (3_779_824, 3_791_584));
+        // A version 2 file (no images) loads into the same pages, entry by
+        // entry.
+        std::fs::write(&path, s.encode_v2()).unwrap();
+        let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
+        assert_eq!((l.index.paged(), l.out_of_order), ((paged, pages), 0));
+        assert_eq!(by_id(l.index.entries()), want);
+    }
+
+    /// Page images out of fill order (a page of shards 8..16 before one of
+    /// shards 0..8): two parts give up, one part loads them.
+    #[test]
+    fn images_out_of_fill_order_load_on_one_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let high = (0..).find(|&p| shard_of_page(p) >= 8).unwrap();
+        let low = (0..).find(|&p| shard_of_page(p) < 8).unwrap();
+        let mut s = with_image();
+        s.entries = [high, low]
+            .iter()
+            .flat_map(|&p| (0..200).map(move |k| (crate::index::first_id(p) + k, k)))
+            .map(|(id, k)| {
+                (
+                    id,
+                    Entry {
+                        offset: 64 + k,
+                        ..s.entries[0].1
+                    },
+                )
+            })
+            .collect();
+        s.paged = std::iter::once(0..400).collect();
+        let path = write(&StdVfs, dir.path(), &s).unwrap();
+        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+        let body = test_body(&file, 1 << 40);
+        assert_eq!((body.pages, body.count), (2, 0));
+        let mut index = Index::default();
+        assert!(matches!(
+            body.fill(&mut index, 2, &mut hasher()),
+            Err(Alone)
+        ));
+        let mut index = Index::default();
+        assert!(matches!(body.fill(&mut index, 1, &mut hasher()), Ok(Ok(_))));
+        assert_eq!(index.paged(), (400, 2));
+        assert_eq!(by_id(index.entries()), by_id(s.entries));
     }
 
     /// Entries marked paged but scattered, out of fill order, among
@@ -641,21 +803,21 @@ mod tests {
         // The first read is the header's, the second the entries'.
         vfs.fail_nth(Op::Read, 2, FaultKind::Errno(libc::EIO));
         let why = load_index(&vfs, &small, LOG, 3, 64, 1 << 41).err().unwrap();
-        assert!(why.starts_with("read at offset 64: "), "{why}");
+        assert!(why.starts_with("read at offset 72: "), "{why}");
         std::fs::remove_file(&small).unwrap();
 
         let mut s = snap(3, 2 * CHUNK_ENTRIES as u64);
         crate::index::sort_for_fill(&mut s.entries);
         let path = write(&vfs, dir.path(), &s).unwrap();
         let file = vfs.open(&path, OpenMode::ReadOnly).unwrap();
-        let body = test_body(&file, s.entries.len(), 1 << 40);
+        let body = test_body(&file, 1 << 40);
         let mut index = Index::with_capacity(s.entries.len());
         vfs.fail_nth(Op::Read, 1, FaultKind::Errno(libc::EIO));
         let why = match body.fill(&mut index, 2, &mut identity_hasher(LOG)) {
             Ok(Err(why)) => why,
             _ => panic!("the failed read of the search is not reported"),
         };
-        let mid = 64 + CHUNK_ENTRIES * ENTRY_LEN;
+        let mid = IMAGES_AT + CHUNK_ENTRIES * ENTRY_LEN;
         assert!(why.starts_with(&format!("read at offset {mid}: ")), "{why}");
     }
 
@@ -678,6 +840,76 @@ mod tests {
             (l.index.get(5), l.index.get(6)),
             (Some(e(300, 3)), Some(e(200, 20)))
         );
+    }
+
+    /// 300 ascending ids of an odd generation, all paged: page 0 as an
+    /// image (at byte 72), page 1's 44 ids as entries.
+    fn with_image() -> Snapshot {
+        let mut s = snap(3, 0);
+        s.entries = (0..300u64)
+            .map(|k| {
+                let e = Entry {
+                    offset: 64 + k * 40,
+                    len: k as u32,
+                    damaged: k % 7 == 0,
+                    odd_gen: true,
+                };
+                (k, e)
+            })
+            .collect();
+        s.paged = std::iter::once(0..300).collect();
+        s
+    }
+
+    /// Recomputes a snapshot file's two CRCs after a change.
+    fn fix_crcs(b: &mut [u8]) {
+        let body = crate::format::crc::crc_with_identity(LOG, &[&b[64..]]);
+        b[56..60].copy_from_slice(&body.to_le_bytes());
+        let head = crate::format::crc::crc(&b[..60]);
+        b[60..64].copy_from_slice(&head.to_le_bytes());
+    }
+
+    /// A page image that no walstore writes, under good CRCs, is refused
+    /// by both ways of loading, with the same message.
+    #[test]
+    fn a_bad_page_image_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = with_image().encode();
+        let path = write(&StdVfs, dir.path(), &with_image()).unwrap();
+        let (a, b) = both(&path, 1 << 41);
+        assert_eq!(a.unwrap(), with_image());
+        assert_eq!(b.unwrap().index.paged(), (300, 2));
+        let slot = |k: usize| 72 + 16 + k * 12;
+        let mut twice = good.clone();
+        twice.splice(72..72, good[72..72 + IMAGE_LEN].iter().copied());
+        twice[64..72].copy_from_slice(&2u64.to_le_bytes());
+        let mut outside = good.clone();
+        outside[slot(5)..slot(5) + 8]
+            .copy_from_slice(&(1u64 << 63 | 1 << 61 | 1 << 40).to_le_bytes());
+        let mut even = good.clone();
+        even[slot(7) + 7] &= !0x20;
+        let mut count = good.clone();
+        count[80..84].copy_from_slice(&255u32.to_le_bytes());
+        for (mut bytes, want) in [
+            (twice, "page image 0x0 appears twice"),
+            (
+                outside,
+                "id 5 points at offset 1099511627776, outside the part it covers",
+            ),
+            (
+                even,
+                "page image 0x0: slot 7 is neither empty nor occupied in generation parity 1",
+            ),
+            (count, "page image 0x0: says 255 ids, holds 256"),
+        ] {
+            fix_crcs(&mut bytes);
+            std::fs::write(&path, &bytes).unwrap();
+            let (a, b) = both(&path, 1 << 41);
+            assert_eq!(
+                (a.err().as_deref(), b.err().as_deref()),
+                (Some(want), Some(want))
+            );
+        }
     }
 
     #[test]

@@ -846,8 +846,10 @@ fn damage_followed_only_by_a_torn_batch_is_one_torn_tail() {
     }
 }
 
-/// Explicit and automatic snapshots list their entries in fill order, so
-/// that an open fills the index from them without probing.
+/// Explicit and automatic snapshots list their page images and their
+/// entries in fill order, so that an open fills the index from them without
+/// probing (but for the ids whose probe wrapped past the end of their
+/// shard's slots), and the pages come back.
 #[test]
 fn snapshots_are_written_in_fill_order() {
     let t = dir();
@@ -860,13 +862,23 @@ fn snapshots_are_written_in_fill_order() {
             .path()
             .join(crate::format::names::snapshot_file_name(1, position));
         let vfs = crate::vfs::StdVfs;
+        // The images' entries come first, then the file's entries (their
+        // count at byte 48), each part in fill order.
         let snap = crate::snapshot::load(&vfs, &path, log_id, 1, 64, position).unwrap();
-        let paged = snap.paged.iter().map(|r| r.len()).sum::<usize>();
-        let list = crate::index::FillList {
-            entries: snap.entries,
-            paged: snap.paged,
+        let count = u64::from_le_bytes(std::fs::read(&path).unwrap()[48..56].try_into().unwrap());
+        let imaged = snap.entries.len() - count as usize;
+        let in_order = |from: usize, to: usize| {
+            let paged = snap.paged.iter();
+            let paged = paged.map(|r| r.start.clamp(from, to) - from..r.end.clamp(from, to) - from);
+            let list = crate::index::FillList {
+                entries: snap.entries[from..to].to_vec(),
+                paged: paged.filter(|r| !r.is_empty()).collect(),
+            };
+            list.in_fill_order()
         };
-        (list.entries.len(), list.in_fill_order(), paged)
+        assert!(in_order(0, imaged) && in_order(imaged, snap.entries.len()));
+        let l = crate::snapshot::load_index(&vfs, &path, log_id, 1, 64, position).unwrap();
+        (l.index.len(), imaged, l.out_of_order, l.index.paged().0)
     };
     let mut x = 0x2545_f491_4f6c_dd1du64;
     // 5,000 stores of 100 bytes, 132 log bytes each, every other one at a
@@ -884,12 +896,12 @@ fn snapshots_are_written_in_fill_order() {
             wait_for(|| s.stats().auto_snapshots == 1);
             let auto = s.snapshot_position();
             assert_eq!(auto, 64 + 3031 * 132);
-            assert_eq!(in_fill_order(auto), (3031, true, 1515));
+            assert_eq!(in_fill_order(auto), (3031, 1515, 2, 1515));
         }
     }
     let explicit = s.snapshot().unwrap();
     assert_eq!(explicit, 64 + 5000 * 132);
-    assert_eq!(in_fill_order(explicit), (5000, true, 2500));
+    assert_eq!(in_fill_order(explicit), (5000, 2500, 7, 2500));
     s.close().unwrap();
 }
 

@@ -30,6 +30,29 @@ use walstore::{Durability, ErrorKind, OpenReport, RecoveryMode, Store};
 const HEADER: usize = 64;
 const ENTRY: usize = 20;
 const DAMAGED: u64 = 1 << 62;
+/// Version 3: a page count after the header, then page images of 16 bytes
+/// of head (page number, ids) and 256 slots of 12 (location with bit 63
+/// occupied, bit 61 odd generation; length).
+const IMAGES_AT: usize = HEADER + 8;
+const IMAGE: usize = 16 + 256 * 12;
+const OCCUPIED: u64 = 1 << 63;
+const ODD_GENERATION: u64 = 1 << 61;
+
+/// Where a snapshot-shaped file's entries start, and its page images
+/// (none before version 3).
+fn layout(b: &[u8]) -> (usize, usize) {
+    let version = b
+        .get(8..12)
+        .map_or(0, |v| u32::from_le_bytes(v.try_into().unwrap()));
+    if version < 3 || b.len() < IMAGES_AT {
+        return (HEADER.min(b.len()), 0);
+    }
+    let pages = usize::try_from(get_u64(b, HEADER)).unwrap_or(usize::MAX);
+    let start = pages
+        .checked_mul(IMAGE)
+        .and_then(|n| n.checked_add(IMAGES_AT));
+    (start.unwrap_or(usize::MAX).min(b.len()), pages)
+}
 
 pub fn run(data: &[u8]) {
     let mut r = Reader::new(data);
@@ -177,11 +200,17 @@ fn remove_snapshots(dir: &Path) {
 /// The ids a snapshot-shaped file names (whether or not it is valid), so
 /// that a store built from it can be probed for every id it may hold.
 fn entry_ids(b: &[u8]) -> Vec<u64> {
-    b.get(HEADER..)
-        .unwrap_or(&[])
-        .chunks_exact(ENTRY)
-        .map(|c| u64::from_le_bytes(c[..8].try_into().unwrap()))
-        .collect()
+    let (start, _) = layout(b);
+    let images = b.get(IMAGES_AT.min(start)..start).unwrap_or(&[]);
+    let imaged = images.chunks_exact(IMAGE).flat_map(|image| {
+        let first = get_u64(image, 0).wrapping_shl(8);
+        let slots = image[16..].chunks_exact(12).enumerate();
+        slots
+            .filter(|(_, s)| get_u64(s, 0) != 0)
+            .map(move |(k, _)| first.wrapping_add(k as u64))
+    });
+    let entries = b[start..].chunks_exact(ENTRY).map(|c| get_u64(c, 0));
+    imaged.chain(entries).collect()
 }
 
 type Open = Result<(Observed, OpenReport), ErrorKind>;
@@ -326,9 +355,9 @@ fn forge(r: &mut Reader, h: &History) -> Vec<u8> {
     let mut b = match &h.snapshot {
         Some((_, _, bytes, _)) => bytes.clone(),
         None => {
-            let mut b = vec![0u8; HEADER];
+            let mut b = vec![0u8; IMAGES_AT];
             b[..8].copy_from_slice(b"WALSSNAP");
-            b[8..12].copy_from_slice(&1u32.to_le_bytes());
+            b[8..12].copy_from_slice(&3u32.to_le_bytes());
             put_u64(&mut b, 16, h.log_id);
             put_u64(&mut b, 24, 1);
             put_u64(&mut b, 32, 64);
@@ -337,9 +366,33 @@ fn forge(r: &mut Reader, h: &History) -> Vec<u8> {
     };
     let offsets: Vec<u64> = h.recs.iter().map(|x| x.offset).collect();
     for _ in 0..1 + r.u8() % 4 {
-        let n = (b.len() - HEADER) / ENTRY;
-        let e = |i: u8| HEADER + ENTRY * (usize::from(i) % n.max(1));
-        match r.u8() % 9 {
+        let (start, pages) = layout(&b);
+        let n = (b.len() - start) / ENTRY;
+        let e = |i: u8| start + ENTRY * (usize::from(i) % n.max(1));
+        match r.u8() % 10 {
+            // A page image of a few ids before the entries, usually valid.
+            8 if start >= IMAGES_AT => {
+                let mut image = vec![0u8; IMAGE];
+                let page = crate::history::id_from(r.u8()) >> 8;
+                put_u64(&mut image, 0, page);
+                let mut ids = 0u32;
+                for _ in 0..1 + r.u8() % 4 {
+                    let slot = 16 + 12 * usize::from(r.u8());
+                    let off = offsets.get(usize::from(r.u8()) % offsets.len().max(1));
+                    let parity = if r.u8() % 8 == 0 { 0 } else { ODD_GENERATION };
+                    ids += u32::from(get_u64(&image, slot) == 0);
+                    put_u64(
+                        &mut image,
+                        slot,
+                        OCCUPIED | parity | off.copied().unwrap_or(64),
+                    );
+                    image[slot + 8..slot + 12].copy_from_slice(&u32::from(r.u8()).to_le_bytes());
+                }
+                ids -= u32::from(r.u8() % 8 == 0);
+                image[8..12].copy_from_slice(&ids.to_le_bytes());
+                b.splice(start..start, image);
+                put_u64(&mut b, HEADER, pages as u64 + 1);
+            }
             0 if n > 0 => {
                 let at = e(r.u8());
                 b.drain(at..at + ENTRY);
@@ -397,7 +450,7 @@ fn forge(r: &mut Reader, h: &History) -> Vec<u8> {
             }
         }
     }
-    let count = ((b.len() - HEADER) / ENTRY) as u64;
+    let count = ((b.len() - layout(&b).0) / ENTRY) as u64;
     put_u64(&mut b, 48, count);
     let id = get_u64(&b, 16);
     let mut c = crc32fast::Hasher::new();
