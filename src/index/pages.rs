@@ -210,10 +210,15 @@ impl Pages {
     }
 
     /// Removes the page at place `at`, returning its number and slots;
-    /// the last page takes its place.
+    /// the last page takes its place. Once a quarter of the slots' room is
+    /// used, half of it is given back (the list of 16-byte `Page`s keeps
+    /// its room).
     fn take(&mut self, at: usize) -> (u64, [Slot; PAGE_IDS]) {
         let p = self.pages.swap_remove(at);
         let slots = self.slots.swap_remove(at);
+        if self.slots.len() <= self.slots.capacity() / 4 {
+            self.slots.shrink_to(self.slots.capacity() / 2);
+        }
         self.map.remove(&p.number);
         if let Some(moved) = self.pages.get(at) {
             self.map.insert(moved.number, at);
@@ -252,13 +257,18 @@ impl Pages {
         }
     }
 
-    /// Bytes of memory the pages take (the list and the map included).
-    /// The slots' spare capacity is left out: address space that growing
-    /// the list reserved and that no page has touched yet.
+    /// Gives back the room for slots that no page uses (after a load,
+    /// whose list grew a page at a time).
+    pub fn shrink_to_fit(&mut self) {
+        self.slots.shrink_to_fit();
+    }
+
+    /// Bytes of memory the pages take (the list and the map included), and
+    /// the room reserved for more.
     pub fn memory_bytes(&self) -> usize {
         let per_page = std::mem::size_of::<[Slot; PAGE_IDS]>();
         let per_entry = std::mem::size_of::<(u64, usize)>() + 1;
-        self.slots.len() * per_page
+        self.slots.capacity() * per_page
             + self.pages.capacity() * std::mem::size_of::<Page>()
             + self.map.capacity() * per_entry
     }
@@ -368,6 +378,52 @@ mod tests {
         p.extend_in_id_order(&mut ordered, |_| true);
         assert_eq!(ordered.len(), 16);
         assert!(ordered.is_sorted_by_key(|x| x.0));
+    }
+
+    /// Pages freed give their slots' room back, half of it each time a
+    /// quarter is used; a load's list shrinks to fit.
+    #[test]
+    fn freed_pages_give_their_room_back() {
+        let mut p = Pages::default();
+        for page in 0..64u64 {
+            p.open(first_id(page));
+            p.insert(first_id(page), e(page, 1));
+        }
+        assert_eq!(p.slots.capacity(), 64);
+        for page in 0..60u64 {
+            assert_eq!(p.remove(first_id(page)), Some(Some(e(page, 1))));
+        }
+        // At 16 pages, room for 32; at 8, for 16; at 4, for 8.
+        assert_eq!((p.pages(), p.slots.capacity()), (4, 8));
+        p.shrink_to_fit();
+        assert_eq!(p.slots.capacity(), 4);
+        let map = p.map.capacity() * (std::mem::size_of::<(u64, usize)>() + 1);
+        let list = p.pages.capacity() * std::mem::size_of::<Page>();
+        assert_eq!(p.memory_bytes(), 4 * 3072 + list + map);
+        for page in 60..64u64 {
+            assert_eq!(p.get(first_id(page)), Some(Some(e(page, 1))));
+        }
+    }
+
+    /// Adopting a page that is open changes nothing.
+    #[test]
+    fn an_open_page_is_not_adopted_again() {
+        let mut p = Pages::default();
+        let words = |loc: u64| {
+            [loc as u32, (loc >> 32) as u32, 7]
+                .into_iter()
+                .cycle()
+                .take(3)
+        };
+        let one = super::super::table::pack_loc(e(64, 7));
+        assert!(p.adopt(2, 1, words(one)));
+        assert_eq!((p.get(512), p.get(513)), (Some(Some(e(64, 7))), Some(None)));
+        let other = super::super::table::pack_loc(e(99, 7));
+        assert!(!p.adopt(2, 1, words(other)));
+        assert_eq!(
+            (p.get(512), p.len(), p.pages()),
+            (Some(Some(e(64, 7))), 1, 1)
+        );
     }
 
     #[test]

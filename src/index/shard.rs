@@ -187,8 +187,9 @@ impl Shard {
     /// Shrinks the table to `want` slots if it has more than twice as
     /// many (or holds no id and has more): a replay or a snapshot's load
     /// sized it for every id, before many went to pages. `want` must hold
-    /// its ids.
+    /// its ids. The pages give back the room they do not use.
     pub fn shrink_table(&mut self, want: usize) {
+        self.pages.shrink_to_fit();
         if self.table.len() == 0 && self.table.slots() > want {
             self.table = Table::with_slots(want);
             self.span = None;

@@ -40,8 +40,10 @@ const LAST_PAGE: u64 = u64::MAX >> PAGE_BITS;
 
 /// The runs of `entries`, within the ranges `paged`, that are written as
 /// images: the entries of one page, ascending by id, at least
-/// `IMAGE_MIN_IDS` of them, each page once. (An index lists each of its
-/// pages as such a run; other lists may not.)
+/// `IMAGE_MIN_IDS` of them, and the page's first run. (An index lists each
+/// of its pages as one such run; other lists may not.) A later run of a
+/// page already listed stays entries, which load after every image: a
+/// list that names an id twice keeps its later entry, as version 2 did.
 pub(crate) fn image_runs(entries: &[(u64, Entry)], paged: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut runs = Vec::new();
     let mut seen = HashSet::new();
@@ -56,7 +58,7 @@ pub(crate) fn image_runs(entries: &[(u64, Entry)], paged: &[Range<usize>]) -> Ve
             {
                 end += 1;
             }
-            if end - start >= IMAGE_MIN_IDS && seen.insert(page) {
+            if seen.insert(page) && end - start >= IMAGE_MIN_IDS {
                 runs.push(start..end);
             }
             start = end;
@@ -191,11 +193,14 @@ mod tests {
     fn runs_of_half_a_page_or_more_become_images_once() {
         // Page 1 with 128 ids (an image), page 2 with 127 (entries), page 3
         // with 200 ids in two ranges, 100 then 100 (entries), page 1 again
-        // (entries: already an image).
+        // (entries: already an image); page 4 with one id, then 128
+        // (entries, as the first run of the page was).
         let mut entries: Vec<(u64, Entry)> = (0..128).map(|k| (256 + k, e(k))).collect();
         entries.extend((0..127).map(|k| (512 + k, e(k))));
         entries.extend((0..200).map(|k| (768 + k, e(k))));
         entries.extend((0..128).map(|k| (256 + k, e(k))));
+        entries.push((1024, e(1)));
+        entries.extend((0..128).map(|k| (1024 + k, e(k))));
         let paged = vec![0..355, 355..455, 455..entries.len()];
         assert_eq!(image_runs(&entries, &paged), vec![0..128]);
         // Outside `paged` nothing is an image; out of order a run splits.

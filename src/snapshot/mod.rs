@@ -96,10 +96,13 @@ pub(crate) fn load<V: Vfs>(
     let mut b = vec![0u8; usize::try_from(len).map_err(|_| "too large".to_string())?];
     f.read_exact_at(&mut b, 0)
         .map_err(|e| format!("read: {e}"))?;
-    let s = Snapshot::decode(&b)?;
+    // The checks in `load_index`'s order, so that both give the same
+    // reason: the header's, the entries CRC, the images', the offsets (of
+    // the images' entries first, as they lie in the file).
     let h = Header::decode(&b)?;
+    h.check_len(len)?;
     check_header(path, &h, log_id, generation, log_valid_from, log_len)?;
-    // (Page images' entries come first, in `load_index` too.)
+    let s = Snapshot::decode(&b)?;
     if let Some((id, e)) = s
         .entries
         .iter()
@@ -194,10 +197,14 @@ pub(crate) fn load_index<V: Vfs>(
                 .expect("one part has the whole file to itself")
         }
     }?;
-    // The CRC first: entries that fail it are damage, whatever they say.
+    // The CRC first: images and entries that fail it are damage, whatever
+    // they say.
     h.check_entries_crc(crc.finalize())?;
     index.exclusive().shrink_tables();
-    if let Some((id, offset)) = filled.outside_first {
+    if let Some(why) = filled.bad_image {
+        return Err(why);
+    }
+    if let Some((id, offset)) = filled.outside_first() {
         return Err(outside(id, offset));
     }
     Ok(Loaded {
@@ -222,14 +229,40 @@ struct Body<'a, F> {
     valid: std::ops::Range<u64>,
 }
 
-/// What filling (part of) an index from a snapshot's entries found.
+/// What filling (part of) an index from a snapshot's entries found. Of
+/// the parts of a fill, in file order, the first that found anything wrong
+/// sets each of the `Option`s, so that the reasons given are those of a
+/// reading from start to end (`load`): a file that fails several checks
+/// gives the same reason however many threads read it.
 #[derive(Default)]
 struct Filled {
     payload_bytes: u64,
-    /// The first entry (id, offset) that points outside the part of the
-    /// log the snapshot covers.
-    outside_first: Option<(u64, u64)>,
+    /// Why the first page image that no walstore writes is refused.
+    bad_image: Option<String>,
+    /// The first id (and offset) in a page image that points outside the
+    /// part of the log the snapshot covers.
+    image_outside: Option<(u64, u64)>,
+    /// The same for the entries, which come after every image.
+    entry_outside: Option<(u64, u64)>,
     out_of_order: u64,
+}
+
+impl Filled {
+    /// The first id in the file that points outside the log's part.
+    fn outside_first(&self) -> Option<(u64, u64)> {
+        self.image_outside.or(self.entry_outside)
+    }
+
+    /// What parts `self`, then `b` (later in the file), found.
+    fn then(self, b: Filled) -> Filled {
+        Filled {
+            payload_bytes: self.payload_bytes + b.payload_bytes,
+            bad_image: self.bad_image.or(b.bad_image),
+            image_outside: self.image_outside.or(b.image_outside),
+            entry_outside: self.entry_outside.or(b.entry_outside),
+            out_of_order: self.out_of_order + b.out_of_order,
+        }
+    }
 }
 
 /// The parts of a fill could not share the work, and one part has to do
@@ -312,14 +345,7 @@ impl<F: VfsFile> Body<'_, F> {
                 .map(|(part, ..)| part)
                 .try_fold(Ok(Filled::default()), |all, part| {
                     let part = part?;
-                    Ok(all.and_then(|a| {
-                        let b = part?;
-                        Ok(Filled {
-                            payload_bytes: a.payload_bytes + b.payload_bytes,
-                            outside_first: a.outside_first.or(b.outside_first),
-                            out_of_order: a.out_of_order + b.out_of_order,
-                        })
-                    }))
+                    Ok(all.and_then(|a| Ok(a.then(part?))))
                 })
         })
     }
@@ -374,16 +400,28 @@ impl<F: VfsFile> Body<'_, F> {
         let read = self.read_chunks(&mut buf, images, |chunk| {
             images_crc.update(chunk);
             for b in chunk.chunks_exact(IMAGE_LEN) {
-                let image = Image::decode(b, self.odd_gen, &self.valid).map_err(Ok)?;
+                // A bad image is not placed, but the rest is read on, for
+                // the CRC, which is checked first.
+                let image = match Image::decode(b, self.odd_gen, &self.valid) {
+                    Ok(image) => image,
+                    Err(why) => {
+                        out.bad_image.get_or_insert(why);
+                        continue;
+                    }
+                };
                 out.payload_bytes += image.payload_bytes;
                 if let Some(first) = image.outside_first {
-                    // Rejected, as for an entry below.
-                    out.outside_first.get_or_insert(first);
-                    continue;
+                    // Rejected, as for an entry below; but its offsets fit
+                    // a slot, so it is placed, and a second image of its
+                    // page is found as in `load`.
+                    out.image_outside.get_or_insert(first);
                 }
                 match filler.adopt_page_if_mine(image.number, image.ids, image.words()) {
                     Some(true) => {}
-                    Some(false) => return Err(Ok(format::twice(image.number))),
+                    Some(false) => {
+                        out.bad_image
+                            .get_or_insert_with(|| format::twice(image.number));
+                    }
                     None => return Err(Err(Alone)),
                 }
             }
@@ -398,7 +436,7 @@ impl<F: VfsFile> Body<'_, F> {
                     if !self.valid.contains(&e.offset) {
                         // The snapshot is rejected; such an offset may not
                         // even fit an index slot, so it never goes in.
-                        out.outside_first.get_or_insert((id, e.offset));
+                        out.entry_outside.get_or_insert((id, e.offset));
                         continue;
                     }
                     let old = filler.insert_if_mine(id, e, paged).ok_or(Err(Alone))?;
@@ -492,7 +530,7 @@ fn check_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::Entry;
+    use crate::index::{with_paged_marks, Entry};
     use crate::vfs::StdVfs;
 
     const LOG: u64 = 0x5eed;
@@ -653,7 +691,7 @@ mod tests {
                     got.push((
                         entries,
                         filled.payload_bytes,
-                        filled.outside_first,
+                        filled.outside_first(),
                         filled.out_of_order,
                         crc.finalize(),
                     ));
@@ -724,17 +762,66 @@ mod tests {
         assert_eq!(h.check_entries_crc(crcs[0]), Ok(()));
         assert_eq!(crcs[0], crcs[1]);
         // A load shrinks the tables, sized for every entry, to their own
-        // ids: no more memory than the source took.
+        // ids, and the lists of page slots to their pages: less memory than
+        // the source, whose lists grew by doubling.
         let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
         assert_eq!(l.index.paged(), (paged, pages));
         let memory = (l.index.memory_bytes(), source.memory_bytes());
-        assert_eq!(memory, (3_779_824, 3_791_584));
+        assert_eq!(memory, (3_779_824, 4_535_008));
         // A version 2 file (no images) loads into the same pages, entry by
         // entry.
         std::fs::write(&path, s.encode_v2()).unwrap();
         let l = load_index(&StdVfs, &path, LOG, 3, 64, 1 << 41).unwrap();
         assert_eq!((l.index.paged(), l.out_of_order), ((paged, pages), 0));
         assert_eq!(by_id(l.index.entries()), want);
+    }
+
+    /// An image's id outside the log's part, in the second part's shards,
+    /// and an entry's in the first part's: the image comes first in the
+    /// file, and one part, two parts and `load` all name it.
+    #[test]
+    fn the_first_id_outside_is_the_first_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Index::default();
+        let e = |offset| Entry {
+            offset,
+            len: 1,
+            damaged: false,
+            odd_gen: true,
+        };
+        for i in 0..300 * 256 {
+            source.insert(i, e(64 + i));
+        }
+        for i in 0..2000u64 {
+            source.insert(crate::index::lone(1000 + i), e(64 + i));
+        }
+        let mut s = Snapshot::new(LOG, 3, 1 << 40, 9, source.freeze().entries_in_fill_order());
+        let marks: Vec<bool> = with_paged_marks(&s.entries, &s.paged)
+            .map(|x| x.2)
+            .collect();
+        let find = |paged: bool, high: bool| {
+            let at = |i: &usize| marks[*i] == paged && (shard_of(s.entries[*i].0) >= 8) == high;
+            (0..s.entries.len()).find(at).unwrap()
+        };
+        let (entry, image) = (find(false, false), find(true, true));
+        s.entries[entry].1.offset = 1 << 40;
+        s.entries[image].1.offset = 1 << 40;
+        let want = (s.entries[image].0, 1 << 40);
+        let path = write(&StdVfs, dir.path(), &s).unwrap();
+        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+        let body = test_body(&file, 1 << 40);
+        assert_eq!((body.pages, body.count), (300, 2000));
+        for parts in [1, 2] {
+            let mut index = Index::default();
+            let filled = body
+                .fill(&mut index, parts, &mut hasher())
+                .unwrap()
+                .unwrap();
+            assert_eq!(filled.outside_first(), Some(want), "{parts} parts");
+        }
+        let (a, b) = both(&path, 1 << 41);
+        let why = outside(want.0, want.1);
+        assert_eq!((a.err(), b.err()), (Some(why.clone()), Some(why)));
     }
 
     /// Page images out of fill order (a page of shards 8..16 before one of
@@ -890,8 +977,14 @@ mod tests {
         even[slot(7) + 7] &= !0x20;
         let mut count = good.clone();
         count[80..84].copy_from_slice(&255u32.to_le_bytes());
+        // The same page twice, the first time with an offset outside the
+        // log's part: the repeat is found first, as `load` reads.
+        let mut outside_twice = twice.clone();
+        outside_twice[slot(5)..slot(5) + 8]
+            .copy_from_slice(&(1u64 << 63 | 1 << 61 | 1 << 40).to_le_bytes());
         for (mut bytes, want) in [
             (twice, "page image 0x0 appears twice"),
+            (outside_twice, "page image 0x0 appears twice"),
             (
                 outside,
                 "id 5 points at offset 1099511627776, outside the part it covers",
@@ -909,6 +1002,13 @@ mod tests {
                 (a.err().as_deref(), b.err().as_deref()),
                 (Some(want), Some(want))
             );
+            // Without the CRCs fixed, the CRC is what both find first.
+            bytes[100] ^= 1;
+            std::fs::write(&path, &bytes).unwrap();
+            let (a, b) = both(&path, 1 << 41);
+            let (a, b) = (a.unwrap_err(), b.err().unwrap());
+            assert!(a.starts_with("entries CRC mismatch"), "{a}");
+            assert_eq!(a, b);
         }
     }
 
