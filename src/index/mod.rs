@@ -456,6 +456,16 @@ impl Filler<'_> {
         })
     }
 
+    /// Makes room for about `pages` pages in all, spread evenly over its
+    /// shards with a quarter more: the lists of slots then need not grow
+    /// a page at a time, copying themselves, while images load.
+    pub fn reserve_pages(&mut self, pages: usize) {
+        let each = pages.div_ceil(self.shards.len());
+        for t in &mut self.shards {
+            t.reserve_pages(each + each / 4);
+        }
+    }
+
     /// Opens page `page` of a shard this filler fills, ahead of any entry
     /// of that shard, with `ids` ids in the slot words `words` (see
     /// `Pages::adopt`): `Some` of whether it did, false if that page is

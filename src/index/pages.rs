@@ -257,6 +257,12 @@ impl Pages {
         }
     }
 
+    /// Makes room for `more` pages.
+    pub fn reserve(&mut self, more: usize) {
+        self.slots.reserve_exact(more);
+        self.pages.reserve_exact(more);
+    }
+
     /// Gives back the room for slots that no page uses (after a load,
     /// whose list grew a page at a time).
     pub fn shrink_to_fit(&mut self) {

@@ -177,6 +177,11 @@ impl Shard {
         self.table.insert(hash, id, e)
     }
 
+    /// `Pages::reserve`.
+    pub fn reserve_pages(&mut self, more: usize) {
+        self.pages.reserve(more);
+    }
+
     /// `Pages::adopt`, for ids none of which the table holds (a
     /// snapshot's load places its page images before its entries).
     pub fn adopt_page(&mut self, page: u64, ids: u32, words: impl Iterator<Item = u32>) -> bool {
