@@ -42,8 +42,10 @@ const LAST_PAGE: u64 = u64::MAX >> PAGE_BITS;
 /// images: the entries of one page, ascending by id, at least
 /// `IMAGE_MIN_IDS` of them, and the page's first run. (An index lists each
 /// of its pages as one such run; other lists may not.) A later run of a
-/// page already listed stays entries, which load after every image: a
-/// list that names an id twice keeps its later entry, as version 2 did.
+/// page already listed stays entries, which load after every image, so of
+/// two paged runs of a page the later wins, as in version 2. An index
+/// never names an id twice; a list built by hand that names one in an
+/// unpaged entry before its page's image loses that entry to the image.
 pub(crate) fn image_runs(entries: &[(u64, Entry)], paged: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut runs = Vec::new();
     let mut seen = HashSet::new();

@@ -779,7 +779,8 @@ mod tests {
 
     /// An image's id outside the log's part, in the second part's shards,
     /// and an entry's in the first part's: the image comes first in the
-    /// file, and one part, two parts and `load` all name it.
+    /// file, and one part, two parts and `load` all name it. Likewise for
+    /// a bad image in each part.
     #[test]
     fn the_first_id_outside_is_the_first_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -822,6 +823,35 @@ mod tests {
         }
         let (a, b) = both(&path, 1 << 41);
         let why = outside(want.0, want.1);
+        assert_eq!((a.err(), b.err()), (Some(why.clone()), Some(why)));
+
+        // A bad image in each part's shards: the first part's comes first in
+        // the file, and every way of loading names it.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let image = |k: usize| 72 + k * IMAGE_LEN;
+        let number =
+            |b: &[u8], k: usize| u64::from_le_bytes(b[image(k)..][..8].try_into().unwrap());
+        assert!(shard_of_page(number(&bytes, 0)) < 8 && shard_of_page(number(&bytes, 299)) >= 8);
+        for k in [0, 299] {
+            bytes[image(k) + 12] = 1;
+        }
+        fix_crcs(&mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let why = format!(
+            "page image {:#x}: bad page number or reserved field",
+            number(&bytes, 0)
+        );
+        let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
+        let body = test_body(&file, 1 << 41);
+        for parts in [1, 2] {
+            let mut index = Index::default();
+            let filled = body
+                .fill(&mut index, parts, &mut hasher())
+                .unwrap()
+                .unwrap();
+            assert_eq!(filled.bad_image.as_ref(), Some(&why), "{parts} parts");
+        }
+        let (a, b) = both(&path, 1 << 41);
         assert_eq!((a.err(), b.err()), (Some(why.clone()), Some(why)));
     }
 
@@ -1009,6 +1039,14 @@ mod tests {
             let (a, b) = both(&path, 1 << 41);
             let (a, b) = (a.unwrap_err(), b.err().unwrap());
             assert!(a.starts_with("entries CRC mismatch"), "{a}");
+            assert_eq!(a, b);
+            // And a position past the log's end comes before the CRC.
+            let (a, b) = both(&path, (1 << 40) - 1);
+            let (a, b) = (a.unwrap_err(), b.err().unwrap());
+            assert!(
+                a.starts_with("its position 1099511627776 lies outside"),
+                "{a}"
+            );
             assert_eq!(a, b);
         }
     }
