@@ -144,10 +144,11 @@ impl Snapshot {
         let mut list = FillList::default();
         let images = &b[h.images_at()..h.entries_at()];
         let mut seen = std::collections::HashSet::new();
-        for image in images.chunks_exact(IMAGE_LEN) {
-            let image = Image::decode(image, odd_gen, &(0..u64::MAX))?;
+        for (k, image) in images.chunks_exact(IMAGE_LEN).enumerate() {
+            let at = (h.images_at() + k * IMAGE_LEN) as u64;
+            let image = Image::decode(image, at, odd_gen, &(0..u64::MAX))?;
             if !seen.insert(image.number) {
-                return Err(twice(image.number));
+                return Err(twice(image.number, at));
             }
             for (id, e) in image.entries() {
                 list.push(id, e, true);
@@ -168,9 +169,10 @@ impl Snapshot {
     }
 }
 
-/// Why a snapshot whose images hold page `number` twice is refused.
-pub(crate) fn twice(number: u64) -> String {
-    format!("page image {number:#x} appears twice")
+/// Why a snapshot whose images hold page `number` twice is refused: the
+/// second at offset `at`.
+pub(crate) fn twice(number: u64, at: u64) -> String {
+    format!("page image {number:#x} at offset {at} appears twice")
 }
 
 /// The first `SNAPSHOT_HEADER_LEN` bytes of a snapshot file, with the page

@@ -106,16 +106,18 @@ impl<'a> Image<'a> {
     /// zero reserved field, slots that are empty (all zero) or occupied
     /// with the generation bit of the snapshot's generation (odd or not),
     /// as many occupied as it says, and at least one. Offsets outside
-    /// `valid` are reported in `outside_first`.
+    /// `valid` are reported in `outside_first`. `at`, its offset in the
+    /// file, is for the messages.
     pub(crate) fn decode(
         b: &'a [u8],
+        at: u64,
         odd_gen: bool,
         valid: &Range<u64>,
     ) -> Result<Image<'a>, String> {
         let (number, ids) = (le_u64(&b[0..8]), le_u32(&b[8..12]));
         if number > LAST_PAGE || le_u32(&b[12..16]) != 0 {
             return Err(format!(
-                "page image {number:#x}: bad page number or reserved field"
+                "page image {number:#x} at offset {at}: bad page number or reserved field"
             ));
         }
         let slots = &b[IMAGE_HEAD_LEN..IMAGE_LEN];
@@ -132,15 +134,15 @@ impl<'a> Image<'a> {
                 }
             } else if loc != 0 || len != 0 {
                 return Err(format!(
-                    "page image {number:#x}: slot {place} is neither empty nor occupied in \
-                     generation parity {}",
+                    "page image {number:#x} at offset {at}: slot {place} is neither empty nor \
+                     occupied in generation parity {}",
                     u8::from(odd_gen)
                 ));
             }
         }
         if occupied != ids || ids == 0 {
             return Err(format!(
-                "page image {number:#x}: says {ids} ids, holds {occupied}"
+                "page image {number:#x} at offset {at}: says {ids} ids, holds {occupied}"
             ));
         }
         Ok(Image {
@@ -223,7 +225,7 @@ mod tests {
         let mut b = Vec::new();
         encode_image(&mut b, &run);
         assert_eq!(b.len(), IMAGE_LEN);
-        let image = Image::decode(&b, true, &(0..u64::MAX)).unwrap();
+        let image = Image::decode(&b, 72, true, &(0..u64::MAX)).unwrap();
         assert_eq!(image.number, LAST_PAGE);
         assert_eq!(image.entries().collect::<Vec<_>>(), run);
         // A flip of any bit is refused, but for those that make another
@@ -234,7 +236,7 @@ mod tests {
         for bit in 0..b.len() * 8 {
             let mut d = b.clone();
             d[bit / 8] ^= 1 << (bit % 8);
-            let got = Image::decode(&d, true, &(0..u64::MAX));
+            let got = Image::decode(&d, 72, true, &(0..u64::MAX));
             // The occupied and the generation bits of a slot's location.
             let flag_bit = bit >= 128 && [61, 63].contains(&((bit - 128) % 96));
             if bit < 56 {

@@ -398,12 +398,13 @@ impl<F: VfsFile> Body<'_, F> {
         let mut out = Filled::default();
         let mut buf = Vec::new();
         let images = (self.images_at, IMAGE_LEN, share.images, IMAGE_CHUNK);
-        let read = self.read_chunks(&mut buf, images, |chunk| {
+        let read = self.read_chunks(&mut buf, images, |chunk_at, chunk| {
             images_crc.update(chunk);
-            for b in chunk.chunks_exact(IMAGE_LEN) {
+            for (k, b) in chunk.chunks_exact(IMAGE_LEN).enumerate() {
                 // A bad image is not placed, but the rest is read on, for
                 // the CRC, which is checked first.
-                let image = match Image::decode(b, self.odd_gen, &self.valid) {
+                let at = chunk_at + (k * IMAGE_LEN) as u64;
+                let image = match Image::decode(b, at, self.odd_gen, &self.valid) {
                     Ok(image) => image,
                     Err(why) => {
                         out.bad_image.get_or_insert(why);
@@ -421,7 +422,7 @@ impl<F: VfsFile> Body<'_, F> {
                     Some(true) => {}
                     Some(false) => {
                         out.bad_image
-                            .get_or_insert_with(|| format::twice(image.number));
+                            .get_or_insert_with(|| format::twice(image.number, at));
                     }
                     None => return Err(Err(Alone)),
                 }
@@ -430,7 +431,7 @@ impl<F: VfsFile> Body<'_, F> {
         });
         let entries = (self.entries_at, ENTRY_LEN, share.entries, CHUNK_ENTRIES);
         let read = read.and_then(|()| {
-            self.read_chunks(&mut buf, entries, |chunk| {
+            self.read_chunks(&mut buf, entries, |_, chunk| {
                 entries_crc.update(chunk);
                 for c in chunk.chunks_exact(ENTRY_LEN) {
                     let (id, e, paged) = decode_entry(c, self.odd_gen, self.paged_bit);
@@ -459,14 +460,14 @@ impl<F: VfsFile> Body<'_, F> {
     }
 
     /// Reads the records `range` of the `len`-byte records from offset
-    /// `start`, `per_chunk` at a time into `buf`, and hands each chunk to
-    /// `each`. Stops at the first error: `Ok` of a message for a file that
+    /// `start`, `per_chunk` at a time into `buf`, and hands each chunk, with
+    /// its offset in the file, to `each`. Stops at the first error: `Ok` of a message for a file that
     /// cannot be read, `Err(Alone)` to start over with one part.
     fn read_chunks(
         &self,
         buf: &mut Vec<u8>,
         (start, len, range, per_chunk): (u64, usize, std::ops::Range<usize>, usize),
-        mut each: impl FnMut(&[u8]) -> Result<(), Result<String, Alone>>,
+        mut each: impl FnMut(u64, &[u8]) -> Result<(), Result<String, Alone>>,
     ) -> Result<(), Result<String, Alone>> {
         let mut next = range.start;
         while next < range.end {
@@ -476,7 +477,7 @@ impl<F: VfsFile> Body<'_, F> {
             self.file
                 .read_exact_at(buf, at)
                 .map_err(|e| Ok(format!("read at offset {at}: {e}")))?;
-            each(buf)?;
+            each(at, buf)?;
             next += n;
         }
         Ok(())
@@ -777,6 +778,16 @@ mod tests {
         assert_eq!(by_id(l.index.entries()), want);
     }
 
+    /// What filling an index from the snapshot in `file` (offsets valid
+    /// below 2^40) found, on one part and on two.
+    fn fill_one_and_two<F: VfsFile>(file: &F) -> [Filled; 2] {
+        let body = test_body(file, 1 << 40);
+        [1, 2].map(|parts| {
+            let filled = body.fill(&mut Index::default(), parts, &mut hasher());
+            filled.unwrap().unwrap()
+        })
+    }
+
     /// An image's id outside the log's part, in the second part's shards,
     /// and an entry's in the first part's: the image comes first in the
     /// file, and one part, two parts and `load` all name it. Likewise for
@@ -813,12 +824,7 @@ mod tests {
         let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
         let body = test_body(&file, 1 << 40);
         assert_eq!((body.pages, body.count), (300, 2000));
-        for parts in [1, 2] {
-            let mut index = Index::default();
-            let filled = body
-                .fill(&mut index, parts, &mut hasher())
-                .unwrap()
-                .unwrap();
+        for (parts, filled) in [1, 2].into_iter().zip(fill_one_and_two(&file)) {
             assert_eq!(filled.outside_first(), Some(want), "{parts} parts");
         }
         let (a, b) = both(&path, 1 << 41);
@@ -838,17 +844,11 @@ mod tests {
         fix_crcs(&mut bytes);
         std::fs::write(&path, &bytes).unwrap();
         let why = format!(
-            "page image {:#x}: bad page number or reserved field",
+            "page image {:#x} at offset 72: bad page number or reserved field",
             number(&bytes, 0)
         );
         let file = StdVfs.open(&path, OpenMode::ReadOnly).unwrap();
-        let body = test_body(&file, 1 << 41);
-        for parts in [1, 2] {
-            let mut index = Index::default();
-            let filled = body
-                .fill(&mut index, parts, &mut hasher())
-                .unwrap()
-                .unwrap();
+        for (parts, filled) in [1, 2].into_iter().zip(fill_one_and_two(&file)) {
             assert_eq!(filled.bad_image.as_ref(), Some(&why), "{parts} parts");
         }
         let (a, b) = both(&path, 1 << 41);
@@ -1014,17 +1014,17 @@ mod tests {
         outside_twice[slot(5)..slot(5) + 8]
             .copy_from_slice(&(1u64 << 63 | 1 << 61 | 1 << 40).to_le_bytes());
         for (mut bytes, want) in [
-            (twice, "page image 0x0 appears twice"),
-            (outside_twice, "page image 0x0 appears twice"),
+            (twice, "page image 0x0 at offset 3160 appears twice"),
+            (outside_twice, "page image 0x0 at offset 3160 appears twice"),
             (
                 outside,
                 "id 5 points at offset 1099511627776, outside the part it covers",
             ),
             (
                 even,
-                "page image 0x0: slot 7 is neither empty nor occupied in generation parity 1",
+                "page image 0x0 at offset 72: slot 7 is neither empty nor occupied in generation parity 1",
             ),
-            (count, "page image 0x0: says 255 ids, holds 256"),
+            (count, "page image 0x0 at offset 72: says 255 ids, holds 256"),
         ] {
             fix_crcs(&mut bytes);
             std::fs::write(&path, &bytes).unwrap();
